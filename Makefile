@@ -1,0 +1,37 @@
+# Latent Explorer: `make run` starts the app, `make test` runs every test. Both install first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+# Real MNIST sits beside the checkout in our workplace and CI; elsewhere data/ (git-ignored).
+export EXPLORER_DATA_DIR ?= $(if $(wildcard ../shared/datasets/MNIST/raw),$(abspath ../shared/datasets),$(CURDIR)/data)
+
+.PHONY: run test install install-dev zoo bench bench-peers clean-cache
+
+$(VENV)/.installed: requirements.txt
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+	@test -x $(PY) || uv venv -q -p python3.11 $(VENV)
+	VIRTUAL_ENV=$(VENV) uv pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	VIRTUAL_ENV=$(VENV) uv pip install -q -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: install-dev
+	$(PY) -m pytest -q
+
+zoo: install
+	$(PY) -m explorer zoo
+
+bench: install
+	$(PY) benchmarks/bench_backbone.py
+
+clean-cache:
+	rm -rf $${EXPLORER_CACHE_DIR:-$$HOME/.cache/latent-explorer}

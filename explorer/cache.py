@@ -1,0 +1,162 @@
+"""On-disk cache keyed by content, so a second visit is instant and survives a restart.
+
+A key is the sha256 of a canonical JSON of everything the value depends on: the function name,
+its parameters, the sha256 of each checkpoint involved, dataset + split + probe indices, and the
+cache-format version. Values are dicts of numpy arrays stored as one safetensors file each, written
+atomically (temp file + rename), so readers never see a partial entry. A corrupt entry is dropped
+with a warning and recomputed; a size cap evicts the least recently used entries; a cache folder
+that is read-only or full degrades to computing without caching, with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
+
+from explorer.io import atomic_write_bytes
+
+CACHE_FORMAT = 1
+DEFAULT_MAX_BYTES = 2 * 1024**3
+
+
+class CacheWarning(UserWarning):
+    """Something went wrong with the cache; the value was computed anyway."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("EXPLORER_CACHE_DIR", Path.home() / ".cache" / "latent-explorer"))
+
+
+def _canon(obj):
+    """A JSON-able, order-independent form of ``obj``; arrays and tensors become content hashes."""
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray):
+        a = np.ascontiguousarray(obj)
+        return {"__array__": hashlib.sha256(a.tobytes()).hexdigest(), "dtype": str(a.dtype), "shape": list(a.shape)}
+    if isinstance(obj, dict):
+        return {str(k): _canon(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_canon(v) for v in obj]
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(f"cannot use a {type(obj).__name__} in a cache key")
+
+
+def cache_key(fn: str, **parts) -> str:
+    payload = json.dumps({"format": CACHE_FORMAT, "fn": fn, "parts": _canon(parts)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class DiskCache:
+    def __init__(self, root: Path | str | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.max_bytes = int(max_bytes)
+        self._lock = threading.Lock()
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.safetensors"
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        p = self.path(key)
+        try:
+            blob = p.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            warnings.warn(f"cache entry {p.name} unreadable ({exc}); recomputing", CacheWarning, stacklevel=2)
+            return None
+        try:
+            value = np_load(blob)
+        except Exception as exc:
+            warnings.warn(f"cache entry {p.name} is corrupt ({exc}); dropped and recomputed", CacheWarning, stacklevel=2)
+            try:
+                p.unlink()
+            except OSError:
+                pass
+            return None
+        try:
+            os.utime(p)  # least-recently-used order follows reads, not only writes
+        except OSError:
+            pass
+        return value
+
+    def put(self, key: str, value: dict[str, np.ndarray]) -> bool:
+        """Store ``value``; returns False (with a warning) when the disk refuses."""
+        arrays = {k: np.ascontiguousarray(v) for k, v in value.items()}
+        try:
+            atomic_write_bytes(self.path(key), np_save(arrays))
+        except OSError as exc:
+            warnings.warn(f"cache at {self.root} not writable ({exc.strerror or exc}); working uncached", CacheWarning, stacklevel=2)
+            return False
+        self.evict()
+        return True
+
+    def entries(self) -> list[tuple[Path, int, float]]:
+        out = []
+        if not self.root.is_dir():
+            return out
+        for p in self.root.glob("*/*.safetensors"):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            out.append((p, st.st_size, st.st_mtime))
+        return out
+
+    def size(self) -> int:
+        return sum(s for _, s, _ in self.entries())
+
+    def evict(self) -> int:
+        """Delete least recently used entries until the cache fits its cap; returns how many."""
+        with self._lock:
+            entries = sorted(self.entries(), key=lambda e: e[2])
+            total = sum(s for _, s, _ in entries)
+            removed = 0
+            for p, s, _ in entries:
+                if total <= self.max_bytes:
+                    break
+                try:
+                    p.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+                total -= s
+            return removed
+
+    def clear(self) -> None:
+        for p, _, _ in self.entries():
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+    def memoize(self, fn: str, parts: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """The cached value for (fn, parts), computing and storing it on a miss."""
+        key = cache_key(fn, **parts)
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        value = {k: _to_numpy(v) for k, v in compute().items()}
+        self.put(key, value)
+        return value
+
+
+def _to_numpy(v) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)

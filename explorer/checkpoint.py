@@ -1,0 +1,199 @@
+"""Checkpoints: weights in safetensors plus a JSON sidecar. Nothing is ever unpickled.
+
+``NAME.safetensors`` holds the state dict; ``NAME.json`` holds what is needed to rebuild and judge
+the model (architecture, hyperparameters, dataset, seed, anchor indices, test metrics, training
+time) and the sha256 of the weights file, which doubles as the model's content key for the cache.
+Both files are written atomically, weights first: a sidecar only ever names complete weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from explorer.io import atomic_write_bytes, sha256_bytes
+from explorer.models import arch_info, build_model
+
+FORMAT = "latent-explorer/checkpoint-1"
+REQUIRED = ("format", "name", "arch", "hparams", "dataset", "seed", "sha256")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint on disk, described by its sidecar (the weights are read only by ``load``)."""
+
+    sidecar: Path
+    meta: dict
+
+    @property
+    def name(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def weights(self) -> Path:
+        return self.sidecar.with_suffix(".safetensors")
+
+    @property
+    def sha256(self) -> str:
+        return self.meta["sha256"]
+
+    @property
+    def arch(self) -> str:
+        return self.meta["arch"]
+
+    @property
+    def dataset(self) -> str:
+        return self.meta["dataset"]
+
+    @property
+    def seed(self) -> int:
+        return self.meta["seed"]
+
+    @property
+    def kind(self) -> str:
+        return arch_info(self.arch).kind
+
+    @property
+    def relative(self) -> bool:
+        return arch_info(self.arch).relative
+
+    @property
+    def anchor_indices(self) -> list[int] | None:
+        return self.meta.get("anchor_indices")
+
+    def label(self) -> str:
+        m = self.meta
+        hp = m["hparams"]
+        extra = f" latent {hp['latent']}" if "latent" in hp and self.kind == "ae" else ""
+        return f"{m['name']}  ({arch_info(self.arch).description}{extra}, seed {m['seed']})"
+
+
+def save_checkpoint(model: torch.nn.Module, out_dir: Path | str, name: str, meta: dict) -> Checkpoint:
+    """Write ``model``'s weights and sidecar under ``out_dir`` as ``name``.{safetensors,json}."""
+    if not name or "/" in name or name.startswith("."):
+        raise CheckpointError(f"invalid checkpoint name {name!r}")
+    out_dir = Path(out_dir)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    blob = st_save(state, metadata={"format": FORMAT, "arch": model.arch})
+    sidecar = {
+        "format": FORMAT,
+        "name": name,
+        "arch": model.arch,
+        "hparams": model.hparams,
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **meta,
+        "sha256": sha256_bytes(blob),
+    }
+    atomic_write_bytes(out_dir / f"{name}.safetensors", blob)
+    atomic_write_bytes(out_dir / f"{name}.json", (json.dumps(sidecar, indent=1) + "\n").encode())
+    return Checkpoint(out_dir / f"{name}.json", sidecar)
+
+
+def read_sidecar(path: Path | str) -> Checkpoint:
+    """Parse and check a sidecar; raises CheckpointError with the reason."""
+    path = Path(path)
+    if path.suffix != ".json":
+        path = path.with_suffix(".json")
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path.name}: sidecar file not found in {path.parent}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path.name}: sidecar is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path.name}: sidecar is not a JSON object")
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise CheckpointError(f"{path.name}: sidecar lacks {', '.join(missing)}")
+    if meta["format"] != FORMAT:
+        raise CheckpointError(f"{path.name}: unsupported checkpoint format {meta['format']!r} (expected {FORMAT})")
+    try:
+        arch_info(meta["arch"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path.name}: {exc}") from None
+    ck = Checkpoint(path, meta)
+    if not ck.weights.is_file():
+        raise CheckpointError(f"{path.name}: weights file {ck.weights.name} is missing")
+    return ck
+
+
+def load_checkpoint(path: Path | str | Checkpoint, device: str | torch.device = "cpu", data_root=None):
+    """Rebuild the model of a checkpoint; returns ``(model, checkpoint)`` with the model in eval mode.
+
+    Every way a checkpoint can be wrong raises CheckpointError naming the file: sidecar unreadable,
+    weights missing, truncated or not matching the sidecar's hash, an architecture the weights do
+    not fit. Relative models get their anchors from the training split of their dataset.
+    """
+    ck = path if isinstance(path, Checkpoint) else read_sidecar(path)
+    blob = ck.weights.read_bytes()
+    if sha256_bytes(blob) != ck.sha256:
+        raise CheckpointError(
+            f"{ck.weights.name}: weights do not match the sidecar's sha256 (truncated, corrupt or replaced); "
+            "retrain it or restore the file"
+        )
+    try:
+        state = st_load(blob)
+    except Exception as exc:
+        raise CheckpointError(f"{ck.weights.name}: not a readable safetensors file ({exc})") from None
+    from explorer.data import dataset_info
+
+    try:
+        info = dataset_info(ck.dataset)
+        model = build_model(ck.arch, info.shape, info.n_classes, ck.meta["hparams"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{ck.sidecar.name}: cannot build {ck.arch!r}: {exc}") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[1:4]) or first[0]
+        raise CheckpointError(
+            f"{ck.weights.name}: the weights do not fit the sidecar's architecture {ck.arch!r} "
+            f"with {ck.meta['hparams']} ({detail})"
+        ) from None
+    if ck.relative:
+        from explorer.data import load_split
+
+        idx = ck.anchor_indices
+        if not idx or len(idx) != model.n_anchors:
+            raise CheckpointError(f"{ck.sidecar.name}: relative model needs {model.n_anchors} anchor indices in its sidecar")
+        train = load_split(ck.dataset, "train", data_root)
+        model.set_anchors(train.x[torch.as_tensor(idx)])
+    model.eval()
+    return model.to(device), ck
+
+
+def list_checkpoints(*dirs: Path | str) -> tuple[list[Checkpoint], list[tuple[Path, str]]]:
+    """Every usable sidecar under ``dirs`` (sorted by name) and the problems of the unusable ones."""
+    found: list[Checkpoint] = []
+    problems: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            continue
+        for p in sorted(d.glob("*.json")):
+            try:
+                ck = read_sidecar(p)
+            except CheckpointError as exc:
+                problems.append((p, str(exc)))
+                continue
+            if ck.sha256 in seen:
+                continue
+            seen.add(ck.sha256)
+            found.append(ck)
+        for w in sorted(d.glob("*.safetensors")):
+            if not w.with_suffix(".json").exists():
+                problems.append((w, f"{w.name}: weights without a sidecar (an interrupted save?)"))
+    return found, problems

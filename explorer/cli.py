@@ -1,0 +1,176 @@
+"""``python -m explorer``: train models, rebuild the zoo, precompute caches, inspect datasets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from explorer import data as data_mod
+from explorer.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from explorer.data import DATASETS, DatasetUnavailable
+from explorer.models import ARCHS
+from explorer.train import TrainConfig, TrainingCancelled, train_and_save
+
+EXPECTED = (ValueError, CheckpointError, DatasetUnavailable, TrainingCancelled, FloatingPointError, OSError)
+
+
+def _tqdm_progress(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=desc, unit="step", leave=True, dynamic_ncols=True)
+
+    def update(p):
+        if bar.total != p.total:
+            bar.total = p.total
+        bar.n = p.step
+        bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.4f}", refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+def _train_many(cfgs: list[TrainConfig], out: Path, device: str, skip_existing: bool = False) -> int:
+    for cfg in cfgs:
+        if skip_existing and (out / f"{cfg.run_name()}.json").exists():
+            print(f"{cfg.run_name()}: exists, skipped")
+            continue
+        data_mod.load_split(cfg.dataset, "train")  # a missing dataset is reported before any bar
+        bar, update = _tqdm_progress(cfg.run_name())
+        try:
+            ck = train_and_save(cfg, out, device=device, progress=update)
+        finally:
+            bar.close()
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in ck.meta["metrics"]["test"].items())
+        print(f"{ck.name}: test {metrics}; {ck.meta['train']['time_s']:.1f} s -> {ck.sidecar}")
+    return 0
+
+
+def cmd_train(a) -> int:
+    from explorer.device import resolve_device
+    from explorer.zoo import user_models_dir
+
+    hp = {}
+    if a.latent is not None:
+        hp["latent"] = a.latent
+    if a.hidden:
+        hp["hidden"] = a.hidden
+    if a.n_anchors is not None:
+        hp["n_anchors"] = a.n_anchors
+    cfgs = [TrainConfig(a.dataset, a.arch, s, a.epochs, a.lr, a.batch_size, dict(hp)) for s in a.seeds]
+    for c in cfgs:
+        c.validate()
+    return _train_many(cfgs, Path(a.out) if a.out else user_models_dir(), str(resolve_device(a.device)))
+
+
+def cmd_zoo(a) -> int:
+    from explorer.device import resolve_device
+    from explorer.zoo import ZOO_DIR, ZOO_SPEC
+
+    cfgs = [c for c in ZOO_SPEC if not a.only or c.dataset in a.only]
+    return _train_many(cfgs, Path(a.out) if a.out else ZOO_DIR, str(resolve_device(a.device)), a.skip_existing)
+
+
+def cmd_list(a) -> int:
+    from explorer.zoo import zoo_dirs
+
+    found, problems = list_checkpoints(*(a.dirs or zoo_dirs()))
+    for ck in found:
+        m = ck.meta.get("metrics", {}).get("test", {})
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in m.items())
+        print(f"{ck.name:32s} {ck.arch:12s} {ck.dataset:14s} seed {ck.seed}  {metrics}")
+    for p, msg in problems:
+        print(f"unusable: {msg}", file=sys.stderr)
+    return 0
+
+
+def cmd_datasets(a) -> int:
+    root = data_mod.data_root()
+    for name, info in DATASETS.items():
+        missing = data_mod.missing_files(name)
+        state = "embedded" if info.source == "embedded" else ("present" if not missing else f"missing under {root}")
+        print(f"{name:14s} {info.title:36s} {state}")
+    return 0
+
+
+def cmd_download(a) -> int:
+    data_mod.download(a.dataset)
+    print(f"{a.dataset}: downloaded under {data_mod.data_root()}")
+    return 0
+
+
+def cmd_precompute(a) -> int:
+    from tqdm import tqdm
+
+    from explorer.activations import probe_activations
+    from explorer.cache import DiskCache
+    from explorer.data import load_probe
+    from explorer.device import resolve_device
+    from explorer.zoo import all_checkpoints
+
+    cache = DiskCache()
+    device = resolve_device(a.device)
+    cks, _ = all_checkpoints(a.dataset)
+    probe = load_probe(a.dataset, a.probe)
+    for ck in tqdm(cks, desc=f"activations on {a.dataset} probe {a.probe}"):
+        model, _ = load_checkpoint(ck, device)
+        probe_activations(model, ck, probe, cache)
+    print(f"cached activations of {len(cks)} models under {cache.root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train models (one per seed) and write checkpoints")
+    t.add_argument("--dataset", default="digits", choices=list(DATASETS))
+    t.add_argument("--arch", default="mlp_ae", choices=list(ARCHS))
+    t.add_argument("--latent", type=int, help="latent width (autoencoders, relative classifier)")
+    t.add_argument("--hidden", type=int, nargs="+", help="hidden widths (MLPs) or channels (CNNs)")
+    t.add_argument("--n-anchors", type=int, help="number of anchors (relative models)")
+    t.add_argument("--seeds", type=int, nargs="+", default=[0])
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    t.add_argument("--out", help="output folder (default: the user models folder, models/)")
+    t.set_defaults(fn=cmd_train)
+
+    z = sub.add_parser("zoo", help="rebuild the shipped model zoo (assets/zoo)")
+    z.add_argument("--only", nargs="+", choices=list(DATASETS), help="only these datasets")
+    z.add_argument("--out", help="output folder (default assets/zoo)")
+    z.add_argument("--device", default="auto")
+    z.add_argument("--skip-existing", action="store_true")
+    z.set_defaults(fn=cmd_zoo)
+
+    ls = sub.add_parser("list", help="list checkpoints of the zoo and user folders, and unusable files")
+    ls.add_argument("dirs", nargs="*")
+    ls.set_defaults(fn=cmd_list)
+
+    d = sub.add_parser("datasets", help="list datasets and whether their files are present")
+    d.set_defaults(fn=cmd_datasets)
+
+    dl = sub.add_parser("download", help="download a torchvision dataset into the data folder (needs network)")
+    dl.add_argument("dataset", choices=[n for n, i in DATASETS.items() if i.source != "embedded"])
+    dl.set_defaults(fn=cmd_download)
+
+    pc = sub.add_parser("precompute", help="fill the disk cache with the zoo's activations on a probe set")
+    pc.add_argument("--dataset", default="digits", choices=list(DATASETS))
+    pc.add_argument("--probe", type=int, default=300, help="probe size")
+    pc.add_argument("--device", default="auto")
+    pc.set_defaults(fn=cmd_precompute)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        print("interrupted; nothing partial was written", file=sys.stderr)
+        return 130
+    except EXPECTED as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

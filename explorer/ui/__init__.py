@@ -1,0 +1,6 @@
+"""Streamlit-only helpers: the shared sidebar, caching wrappers, and the page list."""
+
+# (script, title, icon, one line on what the page does); Home is first and the default page.
+PAGES: list[tuple[str, str, str, str]] = [
+    ("pages/home.py", "Home", ":material/home:", "The model zoo, and training new models in the browser."),
+]

@@ -1,0 +1,81 @@
+"""Streamlit caching wrappers around the library: memory (st.cache_*) in front of the disk cache."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from explorer.activations import probe_activations
+from explorer.cache import CacheWarning, DiskCache
+from explorer.checkpoint import Checkpoint, load_checkpoint, read_sidecar
+from explorer.data import Probe, load_probe
+from explorer.zoo import all_checkpoints, zoo_dirs
+
+
+@st.cache_resource(show_spinner=False)
+def disk_cache() -> DiskCache:
+    return DiskCache()
+
+
+def _zoo_signature() -> tuple:
+    """Changes whenever a checkpoint is added, removed or rewritten in a zoo folder."""
+    sig = []
+    for d in zoo_dirs():
+        if d.is_dir():
+            sig.extend((p.name, p.stat().st_mtime_ns) for p in d.glob("*.json"))
+    return tuple(sorted(sig))
+
+
+@st.cache_data(show_spinner=False)
+def _zoo(dataset: str | None, _sig: tuple) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
+    found, problems = all_checkpoints(dataset)
+    return [(str(c.sidecar), c.meta) for c in found], [(str(p), m) for p, m in problems]
+
+
+def zoo(dataset: str | None = None) -> tuple[list[Checkpoint], list[tuple[str, str]]]:
+    found, problems = _zoo(dataset, _zoo_signature())
+    return [Checkpoint(Path(p), m) for p, m in found], problems
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=32)
+def _model(sidecar: str, sha256: str, device: str):
+    model, ck = load_checkpoint(read_sidecar(sidecar), device)
+    return model
+
+
+def model(ck: Checkpoint, device: str):
+    return _model(str(ck.sidecar), ck.sha256, device)
+
+
+@st.cache_resource(show_spinner="Loading data…", max_entries=8)
+def probe(dataset: str, n: int, split: str = "test") -> Probe:
+    return load_probe(dataset, n, split)
+
+
+def _with_cache_warnings(fn, *args):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CacheWarning)
+        out = fn(*args)
+    for w in caught:
+        if issubclass(w.category, CacheWarning):
+            st.toast(f"Cache: {w.message}", icon="⚠️")
+    return out
+
+
+@st.cache_data(show_spinner="Computing activations…", max_entries=64)
+def _activations(sidecar: str, sha256: str, dataset: str, n: int, split: str, device: str) -> dict[str, np.ndarray]:
+    ck = read_sidecar(sidecar)
+    return probe_activations(model(ck, device), ck, probe(dataset, n, split), disk_cache())
+
+
+def activations(ck: Checkpoint, dataset: str, n: int, device: str, split: str = "test") -> dict[str, np.ndarray]:
+    """``{layer: array[N, D]}`` with the flattened input first, memory- then disk-cached."""
+    return _with_cache_warnings(_activations, str(ck.sidecar), ck.sha256, dataset, n, split, device)
+
+
+def as_tensor(a: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).to(device)

@@ -1,0 +1,76 @@
+"""The model zoo: the shipped checkpoints in ``assets/zoo`` plus the user's own trained models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from explorer.checkpoint import Checkpoint, list_checkpoints
+from explorer.data import PROJECT_ROOT
+from explorer.train import TrainConfig
+
+ZOO_DIR = PROJECT_ROOT / "assets" / "zoo"
+
+
+def user_models_dir() -> Path:
+    """Where models trained in the app (or by the CLI without --out) go; git-ignored."""
+    return Path(os.environ.get("EXPLORER_MODELS_DIR", PROJECT_ROOT / "models"))
+
+
+def zoo_dirs() -> list[Path]:
+    extra = os.environ.get("EXPLORER_ZOO_DIR")
+    return [Path(extra) if extra else ZOO_DIR, user_models_dir()]
+
+
+def all_checkpoints(dataset: str | None = None) -> tuple[list[Checkpoint], list[tuple[Path, str]]]:
+    found, problems = list_checkpoints(*zoo_dirs())
+    if dataset is not None:
+        found = [c for c in found if c.dataset == dataset]
+    return found, problems
+
+
+# The shipped zoo. Sizes keep assets/zoo under 40 MB; the MNIST MLP classifier is the
+# 784-512-512-512-10 network used for weight matching.
+ZOO_SPEC: list[TrainConfig] = [
+    *[TrainConfig("digits", "mlp_ae", s, 60, hparams={"latent": 2, "hidden": [256, 128]}) for s in range(3)],
+    *[TrainConfig("digits", "mlp_ae", s, 60, hparams={"latent": 16, "hidden": [256]}) for s in range(3)],
+    *[TrainConfig("digits", "rel_ae", s, 60, hparams={"latent": 16, "hidden": [256], "n_anchors": 300}) for s in range(3)],
+    *[TrainConfig("digits", "vae", s, 60, hparams={"latent": 16, "hidden": [256]}) for s in range(3)],
+    *[TrainConfig("digits", "mlp_clf", s, 30, hparams={"hidden": [512, 512, 512]}) for s in range(3)],
+    *[TrainConfig("digits", "rel_clf", s, 30, hparams={"hidden": [256], "latent": 64, "n_anchors": 300}) for s in range(3)],
+    *[TrainConfig("digits", "cnn_clf", s, 30) for s in range(2)],
+    *[TrainConfig("mnist", "mlp_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [256]}) for s in range(3)],
+    *[TrainConfig("mnist", "rel_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [256], "n_anchors": 300}) for s in range(3)],
+    *[TrainConfig("mnist", "mlp_clf", s, 5, batch_size=256, hparams={"hidden": [512, 512, 512]}) for s in range(3)],
+    *[TrainConfig("mnist", "rel_clf", s, 5, batch_size=256, hparams={"hidden": [256], "latent": 64, "n_anchors": 300}) for s in range(3)],
+]
+
+
+def zoo_frame(cks: list[Checkpoint]):
+    """One row per checkpoint: name, architecture, dataset, seed, size, test metrics, training time."""
+    import pandas as pd
+
+    from explorer.models import arch_info
+
+    rows = []
+    for c in cks:
+        m = c.meta.get("metrics", {}).get("test", {})
+        hp = c.meta.get("hparams", {})
+        rows.append(
+            {
+                "model": c.name,
+                "architecture": arch_info(c.arch).description,
+                "arch": c.arch,
+                "dataset": c.dataset,
+                "seed": c.seed,
+                "latent": hp.get("latent"),
+                "anchors": hp.get("n_anchors"),
+                "parameters": c.meta.get("n_params"),
+                "test MSE": m.get("mse"),
+                "test accuracy": m.get("accuracy"),
+                "test macro-F1": m.get("macro_f1"),
+                "train time (s)": c.meta.get("train", {}).get("time_s"),
+                "folder": "zoo" if c.sidecar.parent.resolve() == ZOO_DIR.resolve() else str(c.sidecar.parent),
+            }
+        )
+    return pd.DataFrame(rows)
