@@ -1,0 +1,43 @@
+"""Test settings: every test writes its cache and models under a temporary folder, never in ~ or the repo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = (ROOT.parent / "shared" / "datasets").resolve()
+
+torch.set_num_threads(2)
+
+
+def pytest_configure(config):
+    base = Path(os.environ.get("PYTEST_TMPROOT", "/tmp")) / f"latent-explorer-tests-{os.getpid()}"
+    os.environ["EXPLORER_CACHE_DIR"] = str(base / "cache")
+    os.environ["EXPLORER_MODELS_DIR"] = str(base / "models")
+    if (SHARED / "MNIST" / "raw").is_dir():
+        os.environ["EXPLORER_DATA_DIR"] = str(SHARED)
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    if not (SHARED / "MNIST" / "raw").is_dir():
+        pytest.skip(f"real MNIST not found at {SHARED} (see ../shared/datasets/README.md)")
+    return SHARED
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch) -> Path:
+    d = tmp_path / "models"
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    d = tmp_path / "cache"
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(d))
+    return d
