@@ -30,15 +30,18 @@ def _tqdm_progress(desc: str):
     return bar, update
 
 
-def _train_many(cfgs: list[TrainConfig], out: Path, device: str, skip_existing: bool = False) -> int:
+def _train_many(cfgs: list[TrainConfig], out: Path, device: str, skip_existing: bool = False, unique: bool = False) -> int:
+    from explorer.zoo import unique_name
+
     for cfg in cfgs:
         if skip_existing and (out / f"{cfg.run_name()}.json").exists():
             print(f"{cfg.run_name()}: exists, skipped")
             continue
         data_mod.load_split(cfg.dataset, "train")  # a missing dataset is reported before any bar
-        bar, update = _tqdm_progress(cfg.run_name())
+        name = unique_name(cfg.run_name()) if unique else cfg.run_name()
+        bar, update = _tqdm_progress(name)
         try:
-            ck = train_and_save(cfg, out, device=device, progress=update)
+            ck = train_and_save(cfg, out, name, device=device, progress=update)
         finally:
             bar.close()
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in ck.meta["metrics"]["test"].items())
@@ -60,7 +63,9 @@ def cmd_train(a) -> int:
     cfgs = [TrainConfig(a.dataset, a.arch, s, a.epochs, a.lr, a.batch_size, dict(hp)) for s in a.seeds]
     for c in cfgs:
         c.validate()
-    return _train_many(cfgs, Path(a.out) if a.out else user_models_dir(), str(resolve_device(a.device)))
+    # Into the user folder a new model never shadows another of the same name in the pickers;
+    # with an explicit --out (the zoo, say) names are exact and rewritten in place.
+    return _train_many(cfgs, Path(a.out) if a.out else user_models_dir(), str(resolve_device(a.device)), unique=not a.out)
 
 
 def cmd_zoo(a) -> int:

@@ -173,6 +173,6 @@ def train(
     return model, meta
 
 
-def train_and_save(cfg: TrainConfig, out_dir: Path | str, **kwargs) -> Checkpoint:
+def train_and_save(cfg: TrainConfig, out_dir: Path | str, name: str | None = None, **kwargs) -> Checkpoint:
     model, meta = train(cfg, **kwargs)
-    return save_checkpoint(model, out_dir, cfg.run_name(), meta)
+    return save_checkpoint(model, out_dir, name or cfg.run_name(), meta)

@@ -29,6 +29,17 @@ def all_checkpoints(dataset: str | None = None) -> tuple[list[Checkpoint], list[
     return found, problems
 
 
+def unique_name(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... so that a new model never shadows one in the pickers."""
+    taken = {c.name for c in list_checkpoints(*zoo_dirs())[0]}
+    taken |= {p.stem for d in zoo_dirs() if d.is_dir() for p in d.glob("*.json")}
+    name, i = base, 1
+    while name in taken:
+        i += 1
+        name = f"{base}-{i}"
+    return name
+
+
 # The shipped zoo. Sizes keep assets/zoo under 40 MB; the MNIST MLP classifier is the
 # 784-512-512-512-10 network used for weight matching.
 ZOO_SPEC: list[TrainConfig] = [

@@ -7,7 +7,7 @@ from explorer.models import ARCHS
 from explorer.train import TrainConfig, train_and_save
 from explorer.ui import PAGES, cached
 from explorer.ui.widgets import friendly_errors, progress_callback
-from explorer.zoo import user_models_dir, zoo_frame
+from explorer.zoo import unique_name, user_models_dir, zoo_frame
 
 sel = st.session_state["selection"]
 st.title("Latent Explorer")
@@ -51,7 +51,7 @@ if go:
         cfg = TrainConfig(sel.dataset, arch, int(seed), int(epochs), float(lr), int(batch), hp)
         bar = st.progress(0.0, text=f"{cfg.run_name()}: starting")
         with friendly_errors(f"Training {cfg.run_name()} failed"):
-            ck = train_and_save(cfg, out, device=sel.device, progress=progress_callback(bar, cfg.run_name()))
+            ck = train_and_save(cfg, out, unique_name(cfg.run_name()), device=sel.device, progress=progress_callback(bar, cfg.run_name()))
         bar.progress(1.0, text=f"{ck.name}: done in {ck.meta['train']['time_s']:.1f} s")
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in ck.meta["metrics"]["test"].items())
         report.append(f"Saved {ck.name} (test {metrics}) to {out}; it is now in the model pickers as model A.")

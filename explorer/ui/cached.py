@@ -26,12 +26,12 @@ def _zoo_signature() -> tuple:
     sig = []
     for d in zoo_dirs():
         if d.is_dir():
-            sig.extend((p.name, p.stat().st_mtime_ns) for p in d.glob("*.json"))
+            sig.extend((str(p), p.stat().st_mtime_ns) for p in d.glob("*.json"))
     return tuple(sorted(sig))
 
 
 @st.cache_data(show_spinner=False)
-def _zoo(dataset: str | None, _sig: tuple) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
+def _zoo(dataset: str | None, signature: tuple) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
     found, problems = all_checkpoints(dataset)
     return [(str(c.sidecar), c.meta) for c in found], [(str(p), m) for p, m in problems]
 

@@ -1,0 +1,66 @@
+"""Streamlit AppTest of the app shell and the Home page."""
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+
+
+def _app(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _select(at, label):
+    return next(s for s in at.sidebar.selectbox if s.label == label)
+
+
+def test_home_shows_the_zoo_on_digits(models_dir):
+    at = _app()
+    assert not at.exception and not at.error
+    assert _select(at, "Dataset").value == "digits"
+    assert _select(at, "Model A").value == "digits-mlp_ae-l2-s0" and _select(at, "Model B").value == "digits-mlp_ae-l2-s1"
+    df = at.dataframe[0].value
+    assert len(df) == 20 and set(df["seed"]) == {0, 1, 2}
+    assert df.loc[df["model"] == "digits-mlp_clf-s0", "test accuracy"].item() > 0.95
+    assert at.query_params["model_a"] == ["digits-mlp_ae-l2-s0"] or at.query_params["model_a"] == "digits-mlp_ae-l2-s0"
+
+
+def test_url_restores_the_selection_and_bad_values_are_ignored(models_dir):
+    at = _app(model_a="digits-vae-l16-s1", model_b="digits-cnn_clf-s0", probe="99999", device="tpu")
+    assert not at.exception
+    assert _select(at, "Model A").value == "digits-vae-l16-s1"
+    assert _select(at, "Model B").value == "digits-cnn_clf-s0"
+    assert at.sidebar.number_input[0].value == 359  # clamped to the test split
+    assert at.sidebar.radio[0].value == "cpu"
+    at2 = _app(model_a="no-such-model")
+    assert not at2.exception and _select(at2, "Model A").value == "digits-mlp_ae-l2-s0"
+
+
+def test_training_in_the_browser_adds_a_model_to_the_pickers(models_dir):
+    at = _app()
+    form_arch = next(s for s in at.main.selectbox if s.label == "Architecture")
+    form_arch.set_value("mlp_clf")
+    next(n for n in at.main.number_input if n.label == "Epochs").set_value(2)
+    next(b for b in at.main.button if b.label == "Train").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert (models_dir / "digits-mlp_clf-s0-2.json").is_file()  # the zoo has a digits-mlp_clf-s0
+    assert any("Saved digits-mlp_clf-s0-2" in s.value for s in at.success)
+    assert len(at.dataframe[0].value) == 21
+    # AppTest drops sidebar widgets on re-runs under st.navigation (a 4-line app shows it too), so the
+    # pickers are checked in a new session; the browser test checks the same flow in one session.
+    fresh = _app()  # a new browser session sees the new model in its pickers
+    assert any(o.startswith("digits-mlp_clf-s0-2 ") for o in _select(fresh, "Model A").options)
+
+
+def test_a_corrupt_checkpoint_is_reported_and_the_app_still_works(models_dir):
+    models_dir.mkdir(parents=True)
+    (models_dir / "digits-broken.json").write_text('{"format": "latent-explorer/checkpoint-1"')
+    at = _app()
+    assert not at.exception
+    assert any("digits-broken.json" in w.value and "not valid JSON" in w.value for w in at.warning)
+    assert len(at.dataframe[0].value) == 20
