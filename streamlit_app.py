@@ -5,7 +5,7 @@ import streamlit as st
 from explorer.ui import PAGES
 from explorer.ui.state import sidebar
 
-st.set_page_config(page_title="Latent Explorer", page_icon=":material/scatter_plot:", layout="wide")
+st.set_page_config(page_title="Latent Explorer", page_icon="🔭", layout="wide")
 
 pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon, _) in enumerate(PAGES)]
 page = st.navigation(pages)

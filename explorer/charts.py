@@ -26,6 +26,7 @@ def zoo_metrics(df: pd.DataFrame) -> alt.Chart:
             color=alt.Color("architecture:N", legend=alt.Legend(orient="bottom", columns=3)),
             tooltip=["model", "architecture", "metric", alt.Tooltip("value:Q", format=".4f")],
         )
+        .properties(width=300)
         .facet(column=alt.Column("metric:N", title=None))
         .resolve_scale(x="independent", y="independent")
     )

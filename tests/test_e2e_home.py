@@ -1,0 +1,34 @@
+"""End-to-end: the real app in headless Chromium."""
+
+import os
+
+import pytest
+
+from tests.browser import CHROMIUM, assert_clean, browser_page, pick, streamlit_server, wait_idle
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"), reason="Debian chromium not installed"),
+]
+
+
+def test_home_pick_a_model_and_see_the_zoo(tmp_path):
+    env = {"EXPLORER_CACHE_DIR": str(tmp_path / "cache"), "EXPLORER_MODELS_DIR": str(tmp_path / "models")}
+    with streamlit_server(env) as url, browser_page() as page:
+        page.goto(url)
+        page.get_by_text("Model zoo on digits").wait_for(timeout=60_000)
+        wait_idle(page)
+        table = page.locator('[data-testid="stDataFrame"]')
+        table.wait_for()
+        assert table.is_visible()
+        pick(page, "Model A", "digits-vae-l16-s1")
+        assert "model_a=digits-vae-l16-s1" in page.url
+        page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+        assert (tmp_path / "home.png").stat().st_size > 10_000
+        assert_clean(page)
+        # the URL reopens the same selection in a new page
+        page.goto(page.url)
+        page.get_by_text("Model zoo on digits").wait_for(timeout=60_000)
+        wait_idle(page)
+        assert page.get_by_role("combobox", name="Model A").input_value().startswith("digits-vae-l16-s1 ")
+        assert_clean(page)
