@@ -147,7 +147,9 @@ class DiskCache:
 
     def memoize(self, fn: str, parts: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """The cached value for (fn, parts), computing and storing it on a miss."""
-        key = cache_key(fn, **parts)
+        return self.memoize_key(cache_key(fn, **parts), compute)
+
+    def memoize_key(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         hit = self.get(key)
         if hit is not None:
             return hit
@@ -160,3 +162,16 @@ def _to_numpy(v) -> np.ndarray:
     if isinstance(v, torch.Tensor):
         return v.detach().cpu().numpy()
     return np.asarray(v)
+
+
+def frame_to_arrays(df) -> dict[str, np.ndarray]:
+    """A DataFrame as a cacheable dict: its JSON (split orient) as bytes."""
+    return {"__frame__": np.frombuffer(df.to_json(orient="split", double_precision=15).encode(), dtype=np.uint8).copy()}
+
+
+def arrays_to_frame(value: dict[str, np.ndarray]):
+    import io
+
+    import pandas as pd
+
+    return pd.read_json(io.StringIO(value["__frame__"].tobytes().decode()), orient="split")

@@ -43,3 +43,98 @@ def image_strip(images) -> list:
         a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
         out.append((a * 255).astype("uint8"))
     return out
+
+
+def image_data_urls(images, size: int = 56) -> list[str]:
+    """PNG data URLs of images [N, C, H, W] in [0, 1], upscaled (nearest) for hover tooltips."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    urls = []
+    for a in image_strip(images):
+        img = Image.fromarray(a).resize((size, size), Image.NEAREST)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        urls.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
+    return urls
+
+
+def linked_views(df: pd.DataFrame, views: list[tuple[str, str]], width: int = 330) -> alt.VConcatChart:
+    """A 2-column grid of scatter plots of the same samples, linked by sample.
+
+    ``df`` has one row per sample with ``id``, ``class``, ``anchor`` (bool), optionally ``image``
+    (a data URL shown on hover), and ``{key}_x``/``{key}_y`` for each view ``(key, title)``.
+    Brushing a rectangle in any view keeps the colour of the samples inside it in every view
+    (intersection of all brushes) and greys out the others.
+    """
+    brushes = [alt.selection_interval(name=f"brush_{key}") for key, _ in views]
+    inside = brushes[0]
+    for b in brushes[1:]:
+        inside = inside & b
+    tooltip = ["id:Q", "class:N"] + (["image:N"] if "image" in df.columns else [])
+    charts = []
+    for (key, title), brush in zip(views, brushes):
+        charts.append(
+            alt.Chart(df)
+            .mark_circle(opacity=0.85)
+            .encode(
+                x=alt.X(f"{key}_x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+                y=alt.Y(f"{key}_y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+                color=alt.condition(inside, alt.Color("class:N", scale=alt.Scale(scheme=CLASS_SCHEME)), alt.value("#d0d0d0")),
+                size=alt.Size("anchor:N", scale=alt.Scale(domain=[False, True], range=[22, 110]), title="anchor"),
+                tooltip=tooltip,
+            )
+            .add_params(brush)
+            .properties(title=title, width=width, height=width)
+        )
+    rows = [alt.hconcat(*charts[i : i + 2]) for i in range(0, len(charts), 2)]
+    return alt.vconcat(*rows)
+
+
+def agreement_bars(df: pd.DataFrame) -> alt.Chart:
+    """Jaccard@k, MRR and cosine, absolute vs relative, per direction."""
+    long = df.melt(id_vars=["space", "direction"], value_vars=["jaccard", "mrr", "cosine"], var_name="metric")
+    return (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("space:N", title=None),
+            y=alt.Y("value:Q", scale=alt.Scale(domain=[min(0.0, float(long["value"].min())), 1])),
+            color=alt.Color("space:N", scale=alt.Scale(domain=["absolute", "relative"], range=["#9e9e9e", "#e4572e"])),
+            column=alt.Column("metric:N", title=None),
+            xOffset="direction:N",
+            tooltip=["space", "direction", "metric", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(width=140, height=200)
+    )
+
+
+def anchor_sweep_chart(df: pd.DataFrame) -> alt.Chart:
+    """Agreement against the number of anchors (log x), relative lines and absolute baselines."""
+    return (
+        alt.Chart(df)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("anchors:Q", scale=alt.Scale(type="log"), title="number of anchors (log)"),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("metric:N"),
+            strokeDash=alt.StrokeDash("space:N", scale=alt.Scale(domain=["relative", "absolute"], range=[[1, 0], [4, 4]])),
+            tooltip=["anchors", "metric", "space", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(width=520, height=260)
+    )
+
+
+def word_scatter(df: pd.DataFrame, kinds: dict[str, str]) -> alt.FacetChart:
+    """Words as labelled points in each of the four views."""
+    df = df.assign(kind=df["word"].map(kinds))
+    base = alt.Chart().encode(
+        x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+        color=alt.Color("kind:N", scale=alt.Scale(scheme="category10")),
+        tooltip=["word", "kind"],
+    )
+    layer = alt.layer(base.mark_circle(size=40), base.mark_text(dx=5, align="left", fontSize=10).encode(text="word:N"), data=df)
+    return layer.properties(width=300, height=260).facet(facet=alt.Facet("view:N", title=None), columns=2).resolve_scale(x="independent", y="independent")

@@ -124,6 +124,32 @@ def cmd_precompute(a) -> int:
     return 0
 
 
+def cmd_words(a) -> int:
+    from tqdm import tqdm
+
+    from explorer.words import WordSpacesUnavailable, word_table
+
+    bar = tqdm(total=100, desc="word table", unit="%")
+
+    def progress(fraction, what):
+        bar.n = int(100 * fraction)
+        bar.set_postfix_str(what, refresh=True)
+
+    try:
+        df = word_table(a.words, a.anchors, a.seeds, a.k, progress=progress)
+    except WordSpacesUnavailable as exc:
+        raise ValueError(str(exc)) from None
+    finally:
+        bar.close()
+    df["centred"] = df["centred"].map({False: "plain", True: "centred"})
+    for m in ("jaccard", "mrr", "cosine"):
+        df[m] = [f"{v:.3f} ± {sd:.3f}" for v, sd in zip(df[m], df[f"{m} std"])]
+    print(f"GloVe 6B 50-d vs MiniLM token embeddings: {a.words} words, {a.anchors} anchors, {a.seeds} seeds, k={a.k}")
+    print("(absolute rows zero-pad GloVe to 384 columns; centred = each space minus its mean)")
+    print(df[["direction", "space", "centred", "jaccard", "mrr", "cosine"]].to_string(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -165,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--probe", type=int, default=300, help="probe size")
     pc.add_argument("--device", default="auto")
     pc.set_defaults(fn=cmd_precompute)
+
+    w = sub.add_parser("words", help="the paper's word-space table (GloVe vs MiniLM), offline")
+    w.add_argument("--words", type=int, default=20000, help="size of the shared vocabulary")
+    w.add_argument("--anchors", type=int, default=300)
+    w.add_argument("--seeds", type=int, default=10)
+    w.add_argument("--k", type=int, default=10)
+    w.set_defaults(fn=cmd_words)
     return p
 
 

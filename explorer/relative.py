@@ -30,12 +30,14 @@ def relative_projection(
     similarity: str = "cosine",
     center: bool = False,
     batch_size: int = 65536,
+    check: bool = True,
 ) -> torch.Tensor:
     """Similarities of each row of ``x`` [N, D] to each anchor [A, D]: a Tensor [N, A].
 
     ``cosine``: cosine similarity; ``euclidean``: negative Euclidean distance; ``l1``: negative
     L1 distance; ``angular``: 1 - angle/pi of the cosine. ``center`` subtracts the anchor mean from
-    both first. Batched over rows, runs on the device of ``x``, differentiable.
+    both first. Batched over rows, runs on the device of ``x``, differentiable. ``check`` refuses
+    NaN or infinite inputs with a clear message (models skip it in their forward pass).
     """
     if similarity not in SIMILARITIES:
         raise ValueError(f"unknown similarity {similarity!r}; choose one of {', '.join(SIMILARITIES)}")
@@ -43,6 +45,9 @@ def relative_projection(
         raise ValueError(f"x {tuple(x.shape)} and anchors {tuple(anchors.shape)} must be [N, D] and [A, D]")
     if anchors.shape[0] < 1:
         raise ValueError("at least one anchor is needed")
+    if check:
+        _check_finite(x, "the representation")
+        _check_finite(anchors, "the anchors")
     anchors = anchors.to(device=x.device, dtype=x.dtype)
     if center:
         mu = anchors.mean(dim=0, keepdim=True)
@@ -139,3 +144,34 @@ def _kmeans_medoids(X: np.ndarray, n: int, seed: int) -> np.ndarray:
         d = torch.cdist(torch.from_numpy(X), torch.from_numpy(km.cluster_centers_.astype(np.float32))).numpy() ** 2
     rows, cols = linear_sum_assignment(d)  # one distinct real sample per centroid, nearest overall
     return rows[np.argsort(cols)].astype(np.int64)
+
+
+def random_orthogonal(d: int, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
+    """A Haar-random orthogonal matrix [d, d] (QR of a Gaussian, signs fixed)."""
+    g = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    return (q * torch.sign(torch.diagonal(r))).to(dtype)
+
+
+def invariance_check(Z: torch.Tensor, anchor_idx, similarity: str = "cosine", scale: float = 3.7, seed: int = 0) -> dict:
+    """Move a latent space by a random rotation, an isotropic rescaling and a translation.
+
+    Returns the largest absolute change of the absolute coordinates and of the relative
+    representation (centred on the anchor mean, so translations cancel too), plus the change of
+    the relative representation without centring under rotation and rescaling alone.
+    """
+    Z = torch.as_tensor(Z).double()
+    idx = torch.as_tensor(anchor_idx, device=Z.device)
+    Q = random_orthogonal(Z.shape[1], seed, torch.float64).to(Z.device)
+    t = torch.randn(1, Z.shape[1], generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64).to(Z.device)
+    moved = scale * Z @ Q + t
+    rotated = scale * Z @ Q
+    rel = relative_projection(Z, Z[idx], similarity, center=True)
+    rel_moved = relative_projection(moved, moved[idx], similarity, center=True)
+    plain = relative_projection(Z, Z[idx], similarity)
+    plain_rot = relative_projection(rotated, rotated[idx], similarity)
+    return {
+        "absolute": float((moved - Z).abs().max()),
+        "relative (centred)": float((rel_moved - rel).abs().max()),
+        "relative (no centring, rotation + scale only)": float((plain_rot - plain).abs().max()),
+    }

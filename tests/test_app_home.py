@@ -22,11 +22,11 @@ def test_home_shows_the_zoo_on_digits(models_dir):
     at = _app()
     assert not at.exception and not at.error
     assert _select(at, "Dataset").value == "digits"
-    assert _select(at, "Model A").value == "digits-mlp_ae-l2-s0" and _select(at, "Model B").value == "digits-mlp_ae-l2-s1"
+    assert _select(at, "Model A").value == "digits-mlp_ae-l16-s0" and _select(at, "Model B").value == "digits-mlp_ae-l16-s1"
     df = at.dataframe[0].value
     assert len(df) == 20 and set(df["seed"]) == {0, 1, 2}
     assert df.loc[df["model"] == "digits-mlp_clf-s0", "test accuracy"].item() > 0.95
-    assert at.query_params["model_a"] == ["digits-mlp_ae-l2-s0"] or at.query_params["model_a"] == "digits-mlp_ae-l2-s0"
+    assert at.query_params["model_a"] in ("digits-mlp_ae-l16-s0", ["digits-mlp_ae-l16-s0"])
 
 
 def test_url_restores_the_selection_and_bad_values_are_ignored(models_dir):
@@ -37,7 +37,7 @@ def test_url_restores_the_selection_and_bad_values_are_ignored(models_dir):
     assert at.sidebar.number_input[0].value == 359  # clamped to the test split
     assert at.sidebar.radio[0].value == "cpu"
     at2 = _app(model_a="no-such-model")
-    assert not at2.exception and _select(at2, "Model A").value == "digits-mlp_ae-l2-s0"
+    assert not at2.exception and _select(at2, "Model A").value == "digits-mlp_ae-l16-s0"
 
 
 def test_training_in_the_browser_adds_a_model_to_the_pickers(models_dir):

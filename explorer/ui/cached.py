@@ -79,3 +79,43 @@ def activations(ck: Checkpoint, dataset: str, n: int, device: str, split: str = 
 
 def as_tensor(a: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _memo(key: str, fn: str, _compute) -> dict[str, np.ndarray]:
+    return disk_cache().memoize_key(key, _compute)
+
+
+def memo(fn: str, parts: dict, compute) -> dict[str, np.ndarray]:
+    """``compute()`` (a dict of arrays) cached in memory and on disk under a key of ``fn`` and ``parts``."""
+    from explorer.cache import cache_key
+
+    return _with_cache_warnings(_memo, cache_key(fn, **parts), fn, compute)
+
+
+def peek(fn: str, parts: dict) -> dict[str, np.ndarray] | None:
+    """The cached value of ``fn``/``parts`` if it is on disk, without computing anything."""
+    from explorer.cache import cache_key
+
+    return disk_cache().get(cache_key(fn, **parts))
+
+
+def memo_frame(fn: str, parts: dict, compute):
+    """Like ``memo`` for a function returning a DataFrame."""
+    from explorer.cache import arrays_to_frame, frame_to_arrays
+
+    return arrays_to_frame(memo(fn, parts, lambda: frame_to_arrays(compute())))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def image_urls(dataset: str, n: int, split: str = "test") -> list[str]:
+    from explorer.charts import image_data_urls
+
+    return image_data_urls(probe(dataset, n, split).x)
+
+
+@st.cache_data(show_spinner="Loading the word spaces…", max_entries=16)
+def word_views(words: tuple[str, ...], n_words: int, n_anchors: int, centred: bool):
+    from explorer.words import word_views as compute
+
+    return compute(list(words), n_words, n_anchors, centred, strict=False)

@@ -66,10 +66,10 @@ def mirror_to_url() -> None:
 
 
 def _default_pair(cks: list[Checkpoint]) -> tuple[int, int]:
-    """Two seeds of the same architecture when there are any, preferring 2-D autoencoders."""
+    """Two seeds of the same architecture when there are any, preferring the 16-d autoencoders."""
     if not cks:
         return 0, 0
-    order = sorted(range(len(cks)), key=lambda i: (cks[i].arch != "mlp_ae", cks[i].meta["hparams"].get("latent") != 2, i))
+    order = sorted(range(len(cks)), key=lambda i: (cks[i].arch != "mlp_ae", cks[i].meta["hparams"].get("latent") != 16, i))
     a = order[0]
     twin = next((j for j in order if j != a and cks[j].arch == cks[a].arch and cks[j].meta["hparams"] == cks[a].meta["hparams"]), None)
     return a, twin if twin is not None else (order[1] if len(order) > 1 else a)
@@ -134,3 +134,19 @@ def sidebar() -> Selection:
     mirror_to_url()
     by_name = {c.name: c for c in cks}
     return Selection(dataset, int(probe) if n_test else 0, device, by_name.get(model_a), by_name.get(model_b), tuple(cks))
+
+
+def synced(widget, label: str, key: str, default, options=None, cast=str, **kwargs):
+    """A widget whose value is seeded from the URL once and mirrored back (call ``mirror_to_url`` after).
+
+    A value that is no longer valid (not in ``options``, or outside ``min_value``..``max_value``)
+    falls back to ``default`` instead of raising.
+    """
+    seed_from_url(key, options, cast)
+    value = st.session_state.setdefault(key, default)
+    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+    if (options is not None and value not in options) or (lo is not None and value < lo) or (hi is not None and value > hi):
+        st.session_state[key] = default
+    if options is not None:
+        return widget(label, options, key=key, **kwargs)
+    return widget(label, key=key, **kwargs)

@@ -1,0 +1,48 @@
+"""2-D views of a representation: native coordinates, PCA, or UMAP."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+METHODS = ("native", "pca", "umap")
+
+
+def pca_2d(X: torch.Tensor, basis_from: torch.Tensor | None = None) -> torch.Tensor:
+    """First two principal components of ``X`` (fitted on ``basis_from`` when given, for shared axes).
+
+    Signs are fixed so that the largest-magnitude loading of each axis is positive: the same data
+    always gives the same picture.
+    """
+    X = torch.as_tensor(X).float()
+    fit = X if basis_from is None else torch.as_tensor(basis_from).float().to(X.device)
+    mu = fit.mean(0, keepdim=True)
+    if fit.shape[1] == 1:
+        return torch.cat([X - mu, torch.zeros_like(X)], 1)
+    _, _, V = torch.linalg.svd(fit - mu, full_matrices=False)
+    V = V[:2].T  # [D, 2]
+    sign = torch.sign(V.gather(0, V.abs().argmax(0, keepdim=True)))
+    return (X - mu) @ (V * sign)
+
+
+def umap_2d(X, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
+    import umap  # imported late: its numba compilation costs seconds on the first call
+
+    X = np.asarray(torch.as_tensor(X).float().cpu())
+    return umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(X) - 1), random_state=seed).fit_transform(X)
+
+
+def project_2d(X, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
+    """(coordinates [N, 2], the method actually used). ``native`` needs exactly 2 columns, else PCA."""
+    X = torch.as_tensor(X)
+    if method not in METHODS:
+        raise ValueError(f"unknown 2-D view {method!r}; choose one of {', '.join(METHODS)}")
+    if not torch.isfinite(X).all():
+        raise ValueError("the representation contains NaN or infinite values; it cannot be drawn")
+    if method == "native":
+        if X.shape[1] == 2:
+            return X.float().cpu().numpy(), "native"
+        method = "pca"
+    if method == "umap":
+        return umap_2d(X, seed), "umap"
+    return pca_2d(X).cpu().numpy(), "pca"

@@ -1,0 +1,149 @@
+"""Latent spaces: absolute vs relative representations of two models, their agreement, word spaces."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from explorer import charts
+from explorer.projection import METHODS, project_2d
+from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check, relative_projection, select_anchors
+from explorer.retrieval import agreement, anchor_sweep
+from explorer.ui import cached
+from explorer.ui.state import mirror_to_url, synced
+from explorer.ui.widgets import friendly_errors
+from explorer.words import DEMO_WORDS, word_table
+
+sel = st.session_state["selection"]
+st.title("Latent spaces: absolute vs relative")
+st.caption(
+    "Moschella et al. (ICLR 2023): a sample becomes its similarities to a set of anchor samples. Two trainings "
+    "of one network differ by angle-preserving maps of their latent spaces; the relative view removes them."
+)
+if sel.model_a is None or sel.model_b is None:
+    st.info("Pick model A and model B in the sidebar (train one on Home if the dataset has none).")
+    st.stop()
+A, B = sel.model_a, sel.model_b
+with friendly_errors("Could not load the models or the data"):
+    mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
+    probe = cached.probe(sel.dataset, sel.probe)
+    actsA = cached.activations(A, sel.dataset, sel.probe, sel.device)
+    actsB = cached.activations(B, sel.dataset, sel.probe, sel.device)
+
+c = st.columns([2, 2, 2, 2, 2, 1.4, 1.6])
+layer_a = synced(c[0].selectbox, "Layer of A", "ls_layer_a", mA.bottleneck, list(mA.layer_names))
+layer_b = synced(c[1].selectbox, "Layer of B", "ls_layer_b", mB.bottleneck, list(mB.layer_names))
+strategy = synced(c[2].selectbox, "Anchors", "ls_strategy", "random", list(ANCHOR_STRATEGIES))
+max_anchors = min(500, len(probe))
+n_anchors = synced(c[3].number_input, "Number of anchors", "ls_anchors", min(300, max_anchors), cast=int, min_value=1, max_value=max_anchors)
+similarity = synced(c[4].selectbox, "Similarity", "ls_similarity", "cosine", list(SIMILARITIES))
+center = synced(c[5].toggle, "Centre", "ls_center", False, cast=lambda v: v in ("1", "True", "true"), help="Subtract the anchor mean first")
+view = synced(c[6].selectbox, "2-D view", "ls_view", "native", ["native", "pca", "umap"],
+              help="native: the coordinates of a 2-D layer (else PCA); UMAP takes ~20 s the first time, then it is cached")
+mirror_to_url()
+
+with friendly_errors("Invalid settings"):
+    probe_key = {"dataset": sel.dataset, "split": probe.split, "indices": probe.indices}
+    X_select = probe.x.flatten(1)
+    anchor_parts = {**probe_key, "n": int(n_anchors), "strategy": strategy, "seed": 0}
+    idx = torch.from_numpy(
+        cached.memo("anchors", anchor_parts, lambda: {"idx": select_anchors(X_select, int(n_anchors), strategy, probe.y, 0)})["idx"]
+    )
+    ZA, ZB = cached.as_tensor(actsA[layer_a], sel.device), cached.as_tensor(actsB[layer_b], sel.device)
+    RA = relative_projection(ZA, ZA[idx.to(ZA.device)], similarity, center)
+    RB = relative_projection(ZB, ZB[idx.to(ZB.device)], similarity, center)
+
+    def coords(Z, ck, layer, space):
+        parts = {"model": ck.sha256, "layer": layer, **probe_key, "method": view, "space": space, "anchors": anchor_parts,
+                 "similarity": similarity, "center": bool(center)}
+
+        def compute():
+            xy, method = project_2d(Z, view)
+            return {"xy": xy, "method": np.array([METHODS.index(method)])}
+
+        return cached.memo("view2d", parts, compute)
+
+    spaces = {"absA": (ZA, A, layer_a, "absolute"), "absB": (ZB, B, layer_b, "absolute"),
+              "relA": (RA, A, layer_a, "relative"), "relB": (RB, B, layer_b, "relative")}
+    with st.spinner("Placing the four views in 2-D…"):
+        xy = {k: coords(*v) for k, v in spaces.items()}
+
+df = pd.DataFrame({"id": probe.indices, "class": probe.y.numpy(), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
+df["image"] = cached.image_urls(sel.dataset, sel.probe)
+for k, v in xy.items():
+    df[f"{k}_x"], df[f"{k}_y"] = v["xy"][:, 0], v["xy"][:, 1]
+used = {k: METHODS[int(v["method"][0])] for k, v in xy.items()}
+titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B: {B.name} · {layer_b}"),
+          ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
+st.altair_chart(charts.linked_views(df, [(k, f"{t} [{used[k]}]") for k, t in titles]), width="content")
+st.caption("Colour = class; large points = anchors; hover a point for its input; drag a rectangle in any view to "
+           "highlight the same samples in all four (shift-drag elsewhere to intersect). Anchors are chosen in pixel "
+           "space among the probe samples, so both models use the same anchor samples.")
+
+st.subheader("Do A and B agree?")
+with friendly_errors("Agreement cannot be measured"):
+    k = min(10, len(probe) - 1)
+    table = agreement(ZA, ZB, idx, similarity, center, k)
+left, right = st.columns([1, 1.2])
+left.dataframe(table.style.format({"jaccard": "{:.3f}", "mrr": "{:.3f}", "cosine": "{:.3f}"}), hide_index=True)
+if table.attrs["padded_columns"]:
+    left.caption(f"The narrower absolute space was zero-padded with {table.attrs['padded_columns']} columns.")
+left.caption(f"Protocol: for each sample i, rank the samples of B by cosine to A[i]. Jaccard@{k} = overlap of that "
+             f"top-{k} with B[i]'s own top-{k} in B; MRR = 1/rank of B[i] (0 beyond {k}); cosine = cos(A[i], B[i]). "
+             "Averaged over samples; B → A swaps the roles.")
+right.altair_chart(charts.agreement_bars(table), width="content")
+
+counts = [n for n in (1, 2, 5, 10, 20, 50, 100, 200, 300, 500) if n <= len(probe)]
+with friendly_errors("Anchor sweep failed"), st.spinner("Sweeping the number of anchors…"):
+    sweep_parts = {"a": A.sha256, "b": B.sha256, "la": layer_a, "lb": layer_b, **probe_key, "counts": counts,
+                   "strategy": strategy, "similarity": similarity, "center": bool(center), "k": k}
+    sweep = cached.memo_frame("anchor_sweep", sweep_parts,
+                              lambda: anchor_sweep(ZA, ZB, X_select, counts, strategy, probe.y, similarity, center, k))
+st.altair_chart(charts.anchor_sweep_chart(sweep), width="content")
+st.caption("A → B agreement against the number of anchors; dashed = the absolute baseline.")
+
+with st.expander("Invariance check: move A's latent space and compare"):
+    with friendly_errors("Invariance check failed"):
+        inv = invariance_check(ZA, idx, similarity)
+    st.write(f"Random rotation, rescaling by 3.7 and a random translation of **{A.name} · {layer_a}** "
+             f"({similarity} similarity); largest absolute change of each representation:")
+    st.dataframe(pd.DataFrame({"representation": list(inv), "max |difference|": list(inv.values())}), hide_index=True)
+
+st.divider()
+st.subheader("Word spaces: the paper's Table 1, offline")
+st.caption("GloVe 6B 50-d vs MiniLM's input token embeddings (384-d) on their shared vocabulary. The paper (FastText vs "
+           "word2vec, 300 anchors, 20k words) reports absolute Jaccard/MRR/cosine ≈ 0.00/0.00/0.01 and relative ≈ "
+           "0.34–0.44 / 0.94–0.98 / 0.86. These two spaces differ far more; centring each space matters a lot.")
+w = st.columns(4)
+n_words = synced(w[0].number_input, "Words", "w_words", 20000, cast=int, min_value=100, max_value=20000, step=1000)
+w_seeds = synced(w[1].number_input, "Seeds", "w_seeds", 10, cast=int, min_value=1, max_value=10)
+w_k = synced(w[2].number_input, "k", "w_k", 10, cast=int, min_value=1, max_value=50)
+centred = synced(w[3].toggle, "Centre each space", "w_centred", True, cast=lambda v: v in ("1", "True", "true"))
+mirror_to_url()
+wparts = {"words": int(n_words), "anchors": 300, "seeds": int(w_seeds), "k": int(w_k)}
+words_df = cached.peek("word_table", wparts)
+if words_df is None:
+    est = 4 * int(w_seeds) * (int(n_words) / 20000) ** 2 * 2 + 5
+    if st.button(f"Compute the word table (about {est:.0f} s on this machine; cached afterwards)", key="w_go"):
+        bar = st.progress(0.0, text="Loading the word spaces…")
+        with friendly_errors("Word table failed"):
+            words_df = cached.memo_frame("word_table", wparts, lambda: word_table(
+                int(n_words), 300, int(w_seeds), int(w_k), device=sel.device, progress=lambda f, t: bar.progress(f, text=t)))
+        bar.empty()
+else:
+    from explorer.cache import arrays_to_frame
+
+    words_df = arrays_to_frame(words_df)
+if words_df is not None:
+    shown = words_df.copy()
+    shown["centred"] = shown["centred"].map({False: "plain", True: "centred"})
+    for m in ("jaccard", "mrr", "cosine"):
+        shown[m] = [f"{v:.3f} ± {s:.3f}" for v, s in zip(shown[m], shown[f"{m} std"])]
+    st.dataframe(shown[["direction", "space", "centred", "jaccard", "mrr", "cosine"]], hide_index=True)
+    st.caption("Absolute rows zero-pad GloVe to 384 columns and do not depend on the anchors (std 0).")
+
+kinds = {word: kind for kind, ws in DEMO_WORDS.items() for word in ws}
+with friendly_errors("Word view failed"):
+    views = cached.word_views(tuple(kinds), int(n_words), 300, bool(centred))
+st.altair_chart(charts.word_scatter(views, kinds), width="content")
+st.caption(f"PCA of {views['word'].nunique()} words (those among the {int(n_words)} shared words) in each space, {'centred' if centred else 'plain'}; relative = cosine to 300 random anchor words.")

@@ -1,0 +1,61 @@
+"""AppTest of the Latent spaces page."""
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+PAGE = "pages/latent_spaces.py"
+
+
+def _page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def _agreement(at):
+    return next(d.value for d in at.dataframe if "jaccard" in d.value.columns and "space" in d.value.columns)
+
+
+def test_default_page_shows_relative_agreement_and_absolute_disagreement(models_dir, cache_dir):
+    at = _page()
+    assert not at.exception and not at.error
+    t = _agreement(at).set_index(["space", "direction"])
+    assert t.loc[("relative", "A → B"), "mrr"] > 0.8 and t.loc[("absolute", "A → B"), "mrr"] < 0.05
+    inv = next(d.value for d in at.dataframe if "representation" in d.value.columns).set_index("representation")
+    assert inv.loc["absolute", "max |difference|"] > 1 and inv.loc["relative (centred)", "max |difference|"] < 1e-6
+    assert len(at.get("vega_lite_chart")) >= 4  # 4 linked views, agreement, sweep, words
+    # a second visit reads the disk cache: activations, anchors, 2-D views and the sweep are there
+    assert len(list(cache_dir.rglob("*.safetensors"))) >= 5
+
+
+def test_changing_controls_and_url_restore(models_dir):
+    at = _page(ls_strategy="per_class", ls_anchors="50", ls_similarity="euclidean", ls_view="pca")
+    assert not at.exception and not at.error
+    assert at.selectbox(key="ls_strategy").value == "per_class" and at.number_input(key="ls_anchors").value == 50
+    assert at.selectbox(key="ls_similarity").value == "euclidean"
+    at.selectbox(key="ls_strategy").set_value("kmeans").run()
+    assert not at.exception and not at.error
+    assert at.query_params["ls_strategy"] in ("kmeans", ["kmeans"])
+
+
+def test_more_anchors_than_samples_falls_back_and_tiny_probes_still_work(models_dir):
+    at = _page(ls_anchors="100000", probe="10", ls_layer_a="no.such.layer")
+    assert not at.exception and not at.error
+    assert at.number_input(key="ls_anchors").value == 10  # capped by the probe size
+    assert at.selectbox(key="ls_layer_a").value == "encoder.latent"  # invalid layer: back to the bottleneck
+    assert len(_agreement(at)) == 4  # k adapts to N - 1 = 9
+
+
+def test_word_table_computes_on_request(models_dir, cache_dir):
+    at = _page(w_words="1000", w_seeds="1")
+    assert not at.exception
+    at.button(key="w_go").click().run()
+    assert not at.exception and not at.error
+    words = next(d.value for d in at.dataframe if "centred" in d.value.columns)
+    assert len(words) == 8 and set(words["space"]) == {"absolute", "relative"}
+    at2 = _page(w_words="1000", w_seeds="1")  # a new session finds it in the disk cache, no button needed
+    assert any("centred" in d.value.columns for d in at2.dataframe)
