@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -63,7 +64,10 @@ def browser_page():
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
+        bad: list[str] = []
+        page.on("response", lambda r: bad.append(r.url) if r.status >= 400 else None)
         page.console_errors = errors
+        page.bad_responses = bad
         try:
             yield page
         finally:
@@ -83,7 +87,18 @@ def pick(page, label: str, option: str) -> None:
     wait_idle(page)
 
 
+# Streamlit's frontend, opened on a page URL, first probes its endpoints under that path (a 404),
+# then at the root. Those two probes are the only failed requests we accept.
+_PROBE = re.compile(r"^https?://[^/]+/[^_][^/]*/_stcore/(health|host-config)$")
+
+
 def assert_clean(page) -> None:
+    """No Streamlit exception box, no browser error, no failed request but Streamlit's own probes."""
     exc = page.locator('[data-testid="stException"]')
     assert exc.count() == 0, exc.first.inner_text()
-    assert not page.console_errors, page.console_errors
+    unexpected = [u for u in page.bad_responses if not _PROBE.match(u.split("?")[0])]
+    assert not unexpected, unexpected
+    failed_loads = [e for e in page.console_errors if e.startswith("Failed to load resource")]
+    others = [e for e in page.console_errors if not e.startswith("Failed to load resource")]
+    assert not others, others
+    assert len(failed_loads) <= len(page.bad_responses), page.console_errors

@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 APP = str(ROOT / "streamlit_app.py")
-PAGE = "pages/latent_spaces.py"
+PAGE = "app_pages/latent_spaces.py"
 
 
 def _page(**params) -> AppTest:

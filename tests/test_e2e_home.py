@@ -32,3 +32,24 @@ def test_home_pick_a_model_and_see_the_zoo(tmp_path):
         wait_idle(page)
         assert page.get_by_role("combobox", name="Model A").input_value().startswith("digits-vae-l16-s1 ")
         assert_clean(page)
+
+
+def test_latent_spaces_deep_link_and_brushing(tmp_path):
+    env = {"EXPLORER_CACHE_DIR": str(tmp_path / "cache"), "EXPLORER_MODELS_DIR": str(tmp_path / "models")}
+    with streamlit_server(env) as url, browser_page() as page:
+        # a shared URL opened on a fresh server restores the page and its widgets
+        page.goto(f"{url}/latent_spaces?model_b=digits-mlp_ae-l16-s2&ls_strategy=per_class&ls_anchors=60")
+        page.get_by_text("Do A and B agree?").wait_for(timeout=120_000)
+        wait_idle(page, 120_000)
+        assert page.get_by_role("combobox", name="Model B").input_value().startswith("digits-mlp_ae-l16-s2 ")
+        assert page.get_by_role("combobox", name="Anchors").input_value() == "per_class"
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        assert charts.count() >= 4
+        box = charts.first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.4, steps=5)
+        page.mouse.up()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / "latent_spaces.png"), full_page=True)
+        assert_clean(page)

@@ -2,9 +2,9 @@
 
 # (script, title, icon, one line on what the page does); Home is first and the default page.
 PAGES: list[tuple[str, str, str, str]] = [
-    ("pages/home.py", "Home", ":material/home:", "The model zoo, and training new models in the browser."),
+    ("app_pages/home.py", "Home", ":material/home:", "The model zoo, and training new models in the browser."),
     (
-        "pages/latent_spaces.py",
+        "app_pages/latent_spaces.py",
         "Latent spaces",
         ":material/scatter_plot:",
         "Absolute vs relative representations of two models, their agreement, and the paper's word-space table.",

@@ -35,7 +35,8 @@ layer_a = synced(c[0].selectbox, "Layer of A", "ls_layer_a", mA.bottleneck, list
 layer_b = synced(c[1].selectbox, "Layer of B", "ls_layer_b", mB.bottleneck, list(mB.layer_names))
 strategy = synced(c[2].selectbox, "Anchors", "ls_strategy", "random", list(ANCHOR_STRATEGIES))
 max_anchors = min(500, len(probe))
-n_anchors = synced(c[3].number_input, "Number of anchors", "ls_anchors", min(300, max_anchors), cast=int, min_value=1, max_value=max_anchors)
+n_anchors = synced(c[3].number_input, "Number of anchors", "ls_anchors", min(300, max(1, len(probe) // 3)), cast=int,
+                   min_value=1, max_value=max_anchors, help="Default 300, at most a third of the probe so most points are not anchors")
 similarity = synced(c[4].selectbox, "Similarity", "ls_similarity", "cosine", list(SIMILARITIES))
 center = synced(c[5].toggle, "Centre", "ls_center", False, cast=lambda v: v in ("1", "True", "true"), help="Subtract the anchor mean first")
 view = synced(c[6].selectbox, "2-D view", "ls_view", "native", ["native", "pca", "umap"],
