@@ -45,7 +45,7 @@ def test_changing_controls_and_url_restore(models_dir):
 def test_more_anchors_than_samples_falls_back_and_tiny_probes_still_work(models_dir):
     at = _page(ls_anchors="100000", probe="10", ls_layer_a="no.such.layer")
     assert not at.exception and not at.error
-    assert at.number_input(key="ls_anchors").value == 10  # capped by the probe size
+    assert at.number_input(key="ls_anchors").value == 3  # back to the default: a third of the probe
     assert at.selectbox(key="ls_layer_a").value == "encoder.latent"  # invalid layer: back to the bottleneck
     assert len(_agreement(at)) == 4  # k adapts to N - 1 = 9
 
