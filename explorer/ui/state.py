@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from explorer.checkpoint import Checkpoint
-from explorer.data import DATASETS, DEFAULT_DATASET, DatasetUnavailable, is_available, load_split
+from explorer.data import DATASETS, DEFAULT_DATASET, DatasetUnavailable, download, is_available, load_split
 from explorer.device import available_devices
 from explorer.ui import cached
 
@@ -91,6 +91,14 @@ def sidebar() -> Selection:
     except DatasetUnavailable as exc:
         sb.error(str(exc))
         n_test = 0
+        if sb.button(f"Download {DATASETS[dataset].title} (needs network)", key="download_dataset"):
+            with sb.status(f"Downloading {dataset}…"):
+                try:
+                    download(dataset)
+                except DatasetUnavailable as err:
+                    sb.error(f"Download failed: {err}")
+                else:
+                    st.rerun()
     seed_from_url("probe", cast=int)
     if st.session_state.get("_probe_dataset") != dataset:  # a new dataset starts at its own default
         if st.session_state.get("_probe_dataset") is not None:
