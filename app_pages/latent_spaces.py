@@ -43,7 +43,7 @@ view = synced(c[6].selectbox, "2-D view", "ls_view", "native", ["native", "pca",
               help="native: the coordinates of a 2-D layer (else PCA); UMAP takes ~20 s the first time, then it is cached")
 mirror_to_url()
 
-with friendly_errors("Invalid settings"):
+with friendly_errors("Cannot compare these representations"):
     probe_key = {"dataset": sel.dataset, "split": probe.split, "indices": probe.indices}
     X_select = probe.x.flatten(1)
     anchor_parts = {**probe_key, "n": int(n_anchors), "strategy": strategy, "seed": 0}

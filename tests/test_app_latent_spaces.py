@@ -59,3 +59,18 @@ def test_word_table_computes_on_request(models_dir, cache_dir):
     assert len(words) == 8 and set(words["space"]) == {"absolute", "relative"}
     at2 = _page(w_words="1000", w_seeds="1")  # a new session finds it in the disk cache, no button needed
     assert any("centred" in d.value.columns for d in at2.dataframe)
+
+
+def test_nan_activations_give_a_clear_message(models_dir):
+    import torch
+
+    from explorer.checkpoint import save_checkpoint
+    from explorer.models import build_model
+
+    model = build_model("mlp_ae", (1, 8, 8), 10, {"latent": 16})
+    with torch.no_grad():
+        model.encoder.fc1.weight[0, 0] = float("nan")
+    save_checkpoint(model, models_dir, "digits-broken-ae", {"dataset": "digits", "seed": 0, "metrics": {}})
+    at = _page(model_a="digits-broken-ae")
+    assert not at.exception
+    assert any("NaN or infinite" in e.value for e in at.error)

@@ -132,3 +132,22 @@ def test_two_trainings_agree_relatively_not_absolutely():
     table = agreement(Z[0], Z[1], select_anchors(p.x.flatten(1), 150, "random", seed=0), center=True).set_index(["space", "direction"])
     rel, ab = table.loc[("relative", "A → B")], table.loc[("absolute", "A → B")]
     assert rel["jaccard"] > 0.6 and rel["mrr"] > 0.9 and ab["jaccard"] < 0.05 and ab["mrr"] < 0.05
+
+
+def test_projections_native_pca_and_umap():
+    from explorer.projection import pca_2d, project_2d
+
+    X = torch.cat([_gauss(100, 5, 0), _gauss(100, 5, 1) + 8.0])
+    xy, used = project_2d(X, "native")
+    assert used == "pca" and xy.shape == (200, 2)  # 5 columns: native falls back to PCA
+    assert project_2d(X[:, :2], "native")[1] == "native"
+    # PCA axis 1 separates the two blobs and is deterministic
+    assert abs(xy[:100, 0].mean() - xy[100:, 0].mean()) > 10 and np.array_equal(xy, pca_2d(X).numpy())
+    u, used = project_2d(X, "umap")
+    assert used == "umap" and u.shape == (200, 2) and np.isfinite(u).all()
+    labels = np.repeat([0, 1], 100)
+    centre = [u[labels == c].mean(0) for c in (0, 1)]
+    spread = max(u[labels == c].std(0).max() for c in (0, 1))
+    assert np.linalg.norm(centre[0] - centre[1]) > 2 * spread  # UMAP keeps the two blobs apart
+    with pytest.raises(ValueError, match="unknown 2-D view"):
+        project_2d(X, "tsne")
