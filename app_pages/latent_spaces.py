@@ -20,6 +20,9 @@ st.caption(
     "Moschella et al. (ICLR 2023): a sample becomes its similarities to a set of anchor samples. Two trainings "
     "of one network differ by angle-preserving maps of their latent spaces; the relative view removes them."
 )
+if not sel.probe:
+    st.info(f"The {sel.dataset} files are not on disk (see the sidebar); pick another dataset or download it.")
+    st.stop()
 if sel.model_a is None or sel.model_b is None:
     st.info("Pick model A and model B in the sidebar (train one on Home if the dataset has none).")
     st.stop()

@@ -74,3 +74,12 @@ def test_nan_activations_give_a_clear_message(models_dir):
     at = _page(model_a="digits-broken-ae")
     assert not at.exception
     assert any("NaN or infinite" in e.value for e in at.error)
+
+
+def test_missing_dataset_is_explained_with_a_download_button(models_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "empty"))
+    at = _page(dataset="fashion_mnist")
+    assert not at.exception
+    assert any("not on disk" in e.value and "t10k-images-idx3-ubyte" in e.value for e in at.error)
+    assert any("Download Fashion-MNIST" in b.label for b in at.button)
+    assert any("not on disk" in i.value for i in at.info)

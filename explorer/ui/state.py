@@ -75,6 +75,30 @@ def _default_pair(cks: list[Checkpoint]) -> tuple[int, int]:
     return a, twin if twin is not None else (order[1] if len(order) > 1 else a)
 
 
+def _probe_input(sb, dataset: str, n_test: int) -> int:
+    """The probe-size box, seeded from the URL, kept within 10..n_test (a toast says when it clamps)."""
+    seed_from_url("probe", cast=int)
+    if st.session_state.get("_probe_dataset") != dataset:  # a new dataset starts at its own default
+        if st.session_state.get("_probe_dataset") is not None:
+            st.session_state["probe"] = DEFAULT_PROBE.get(dataset, 1000)
+        st.session_state["_probe_dataset"] = dataset
+    st.session_state.setdefault("probe", DEFAULT_PROBE.get(dataset, 1000))
+    if st.session_state["probe"] > n_test:
+        st.toast(f"Probe size {st.session_state['probe']} is larger than the test split ({n_test}); using {n_test}.")
+        st.session_state["probe"] = n_test
+    if st.session_state["probe"] < min(10, n_test):
+        st.session_state["probe"] = min(10, n_test)
+    probe = sb.number_input(
+        "Probe size (test samples every analysis uses)",
+        min_value=min(10, n_test),
+        max_value=n_test,
+        step=50,
+        key="probe",
+        help="A stratified, seeded subset of the test split.",
+    )
+    return int(probe)
+
+
 def sidebar() -> Selection:
     sb = st.sidebar
     names = list(DATASETS)
@@ -99,25 +123,7 @@ def sidebar() -> Selection:
                     sb.error(f"Download failed: {err}")
                 else:
                     st.rerun()
-    seed_from_url("probe", cast=int)
-    if st.session_state.get("_probe_dataset") != dataset:  # a new dataset starts at its own default
-        if st.session_state.get("_probe_dataset") is not None:
-            st.session_state["probe"] = DEFAULT_PROBE.get(dataset, 1000)
-        st.session_state["_probe_dataset"] = dataset
-    st.session_state.setdefault("probe", DEFAULT_PROBE.get(dataset, 1000))
-    if n_test and st.session_state["probe"] > n_test:
-        st.toast(f"Probe size {st.session_state['probe']} is larger than the test split ({n_test}); using {n_test}.")
-        st.session_state["probe"] = n_test
-    if n_test and st.session_state["probe"] < min(10, n_test):
-        st.session_state["probe"] = min(10, n_test)
-    probe = sb.number_input(
-        "Probe size (test samples every analysis uses)",
-        min_value=min(10, max(n_test, 1)),
-        max_value=max(n_test, 1),
-        step=50,
-        key="probe",
-        help="A stratified, seeded subset of the test split.",
-    )
+    probe = _probe_input(sb, dataset, n_test) if n_test else 0
     devices = available_devices()
     seed_from_url("device", devices)
     st.session_state.setdefault("device", devices[0])
@@ -141,7 +147,7 @@ def sidebar() -> Selection:
         sb.info(f"No model for {dataset} yet: train one on the Home page or with `python -m explorer train`.")
     mirror_to_url()
     by_name = {c.name: c for c in cks}
-    return Selection(dataset, int(probe) if n_test else 0, device, by_name.get(model_a), by_name.get(model_b), tuple(cks))
+    return Selection(dataset, probe, device, by_name.get(model_a), by_name.get(model_b), tuple(cks))
 
 
 def synced(widget, label: str, key: str, default, options=None, cast=str, **kwargs):
