@@ -32,6 +32,17 @@ zoo: install
 
 bench: install
 	$(PY) benchmarks/bench_backbone.py
+	$(PY) benchmarks/bench_relative.py
+	$(PY) benchmarks/bench_geometry.py
+
+# Benchmark peers (DADApy pins numpy<2 and builds from source): their own venv, never the app's.
+BENCH_VENV ?= .venv-bench
+bench-peers: $(BENCH_VENV)/.installed
+$(BENCH_VENV)/.installed: benchmarks/requirements-peers.txt
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+	@test -x $(BENCH_VENV)/bin/python || uv venv -q -p python3.11 $(BENCH_VENV)
+	VIRTUAL_ENV=$(BENCH_VENV) uv pip install -q -r benchmarks/requirements-peers.txt
+	@touch $@
 
 clean-cache:
 	rm -rf $${EXPLORER_CACHE_DIR:-$$HOME/.cache/latent-explorer}

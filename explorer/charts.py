@@ -138,3 +138,44 @@ def word_scatter(df: pd.DataFrame, kinds: dict[str, str]) -> alt.FacetChart:
     )
     layer = alt.layer(base.mark_circle(size=40), base.mark_text(dx=5, align="left", fontSize=10).encode(text="word:N"), data=df)
     return layer.properties(width=300, height=260).facet(facet=alt.Facet("view:N", title=None), columns=2).resolve_scale(x="independent", y="independent")
+
+
+def depth_curves(df: pd.DataFrame, value: str, title: str, err: str | None = None, color: str | None = None) -> alt.LayerChart:
+    """A quantity against layer depth (the input is depth 0), optionally with error bars and a colour per model."""
+    enc = {"x": alt.X("depth:O", title="layer depth (0 = input)"), "y": alt.Y(f"{value}:Q", title=title)}
+    tooltip = ["layer:N", "depth:O", alt.Tooltip(f"{value}:Q", format=".3f")]
+    if color:
+        enc["color"] = alt.Color(f"{color}:N", scale=alt.Scale(scheme="category10"))
+        tooltip.append(f"{color}:N")
+    line = alt.Chart(df).mark_line(point=True).encode(**enc, tooltip=tooltip)
+    if not err:
+        return line.properties(width=420, height=240)
+    lo = df.assign(lo=df[value] - df[err], hi=df[value] + df[err])
+    bars = alt.Chart(lo).mark_errorbar().encode(x="depth:O", y=alt.Y("lo:Q", title=title), y2="hi:Q", **({"color": alt.Color(f"{color}:N")} if color else {}))
+    return alt.layer(bars, line).properties(width=420, height=240)
+
+
+def overlap_heatmap(df: pd.DataFrame, a: str = "A", b: str = "B") -> alt.Chart:
+    """Layer x layer heatmap of a similarity in [0, 1] with the value on hover."""
+    return (
+        alt.Chart(df)
+        .mark_rect()
+        .encode(
+            x=alt.X("layer B:N", sort=None, title=f"layer of {b}"),
+            y=alt.Y("layer A:N", sort=None, title=f"layer of {a}"),
+            color=alt.Color("overlap:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
+            tooltip=["layer A", "layer B", alt.Tooltip("overlap:Q", format=".3f")],
+        )
+        .properties(width=360, height=320)
+    )
+
+
+def decimation_chart(df: pd.DataFrame) -> alt.LayerChart:
+    """ID against scale (mean second-neighbour distance), log x, mean ± std over the parts."""
+    base = alt.Chart(df.assign(lo=df["id"] - df["id std"], hi=df["id"] + df["id std"]))
+    x = alt.X("scale:Q", scale=alt.Scale(type="log"), title="scale: mean 2nd-neighbour distance (log)")
+    bars = base.mark_errorbar().encode(x=x, y=alt.Y("lo:Q", title="TwoNN ID"), y2="hi:Q")
+    line = base.mark_line(point=True).encode(
+        x=x, y="id:Q", tooltip=["parts:Q", "points per part:Q", alt.Tooltip("id:Q", format=".2f"), alt.Tooltip("scale:Q", format=".3g")]
+    )
+    return alt.layer(bars, line).properties(width=420, height=240)

@@ -54,6 +54,7 @@ ZOO_SPEC: list[TrainConfig] = [
     *[TrainConfig("mnist", "rel_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [256], "n_anchors": 300}) for s in range(3)],
     *[TrainConfig("mnist", "mlp_clf", s, 5, batch_size=256, hparams={"hidden": [512, 512, 512]}) for s in range(3)],
     *[TrainConfig("mnist", "rel_clf", s, 5, batch_size=256, hparams={"hidden": [256], "latent": 64, "n_anchors": 300}) for s in range(3)],
+    *[TrainConfig("mnist", "cnn_clf", s, 5, batch_size=256, hparams={"channels": [16, 32], "fc": 128}) for s in range(2)],
 ]
 
 

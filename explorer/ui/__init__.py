@@ -9,4 +9,10 @@ PAGES: list[tuple[str, str, str, str]] = [
         ":material/scatter_plot:",
         "Absolute vs relative representations of two models, their agreement, and the paper's word-space table.",
     ),
+    (
+        "app_pages/layer_geometry.py",
+        "Layer geometry",
+        ":material/stacked_line_chart:",
+        "Intrinsic dimension (TwoNN, decimation) and neighbourhood overlap, layer by layer, for one or two models.",
+    ),
 ]

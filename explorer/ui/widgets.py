@@ -7,7 +7,6 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from explorer.cache import CacheWarning  # noqa: F401  (re-exported for pages)
 from explorer.checkpoint import CheckpointError
 from explorer.data import DatasetUnavailable
 
@@ -34,3 +33,10 @@ def progress_callback(bar, label: str):
         bar.progress(min(p.fraction, 1.0), text=f"{label}: epoch {p.epoch}, loss {p.loss:.4f} — about {left:.0f} s left")
 
     return update
+
+
+def chart_with_data(chart, df, name: str, container=None) -> None:
+    """An Altair chart (its menu saves PNG/SVG) and a button to download the data behind it as CSV."""
+    c = container or st
+    c.altair_chart(chart, width="content")
+    c.download_button(f"Data (CSV): {name}", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv", key=f"csv_{name}")

@@ -1,0 +1,81 @@
+"""Layer geometry: intrinsic dimension (TwoNN) and neighbourhood overlap, layer by layer."""
+
+import pandas as pd
+import streamlit as st
+
+from explorer import charts
+from explorer.geometry import cross_overlap, layer_profile, neighbour_tables
+from explorer.intrinsic_dim import twonn_scaling
+from explorer.ui import cached
+from explorer.ui.state import mirror_to_url, synced
+from explorer.ui.widgets import chart_with_data, friendly_errors
+
+sel = st.session_state["selection"]
+st.title("Layer geometry")
+st.caption(
+    "Intrinsic dimension by TwoNN (Facco et al. 2017) and neighbourhood overlap (Doimo et al. 2020) along the depth of a "
+    "network, as in the talks of Ansuini and Cazzaniga: the ID rises then falls; the overlap shows where class information is encoded."
+)
+if not sel.probe:
+    st.info(f"The {sel.dataset} files are not on disk (see the sidebar).")
+    st.stop()
+if sel.model_a is None:
+    st.info("Pick model A in the sidebar (train one on Home if the dataset has none).")
+    st.stop()
+A, B = sel.model_a, sel.model_b
+c = st.columns(3)
+k = synced(c[0].number_input, "k (neighbours)", "g_k", 10, cast=int, min_value=1, max_value=max(1, sel.probe - 1))
+compare = synced(c[1].toggle, "Compare with model B", "g_compare", True, cast=lambda v: v in ("1", "True", "true"))
+mirror_to_url()
+probe_key = {"dataset": sel.dataset, "n": sel.probe}
+
+
+def profile(ck):
+    acts = cached.activations(ck, sel.dataset, sel.probe, sel.device)
+    parts = {"model": ck.sha256, **probe_key, "k": int(k)}
+    return acts, cached.memo_frame("layer_profile", parts, lambda: layer_profile(
+        {n: cached.as_tensor(v, sel.device) for n, v in acts.items()}, cached.probe(sel.dataset, sel.probe).y, int(k)))
+
+
+with friendly_errors("Layer geometry failed"), st.spinner("Intrinsic dimension and overlaps per layer…"):
+    acts_a, prof_a = profile(A)
+    prof_a["model"] = f"A: {A.name}"
+    frames = [prof_a]
+    if compare and B is not None and B.name != A.name:
+        acts_b, prof_b = profile(B)
+        prof_b["model"] = f"B: {B.name}"
+        frames.append(prof_b)
+prof = pd.concat(frames, ignore_index=True)
+left, right = st.columns(2)
+chart_with_data(charts.depth_curves(prof, "id", "TwoNN intrinsic dimension", err="id stderr", color="model"), prof, "intrinsic_dimension", left)
+chart_with_data(charts.depth_curves(prof, "label overlap", f"overlap with the labels (k={k})", color="model"), prof, "label_overlap", right)
+left, right = st.columns(2)
+chart_with_data(charts.depth_curves(prof.dropna(subset=["overlap with previous"]), "overlap with previous",
+                                    "overlap with the previous layer", color="model"), prof, "consecutive_overlap", left)
+right.caption("Error bars: the TwoNN estimate's asymptotic standard error, ID / sqrt(points in the fit). "
+              f"Overlaps: mean fraction of each sample's {k} nearest neighbours (itself excluded) shared with the labels "
+              "or with the other layer. Duplicates removed before the ID, per layer:")
+right.dataframe(prof[["model", "layer", "width", "id", "duplicates"]], hide_index=True, height=220)
+
+if len(frames) == 2:
+    st.subheader("A vs B: which layers share neighbourhoods?")
+    with friendly_errors("Cross-model overlap failed"), st.spinner("Overlap of every pair of layers…"):
+        parts = {"a": A.sha256, "b": B.sha256, **probe_key, "k": int(k)}
+        cross = cached.memo_frame("cross_overlap", parts, lambda: cross_overlap(
+            neighbour_tables({n: cached.as_tensor(v, sel.device) for n, v in acts_a.items()}, int(k)),
+            neighbour_tables({n: cached.as_tensor(v, sel.device) for n, v in acts_b.items()}, int(k))))
+    same = cross[cross["depth A"] == cross["depth B"]].rename(columns={"depth A": "depth", "layer A": "layer"})
+    left, right = st.columns(2)
+    chart_with_data(charts.depth_curves(same, "overlap", "overlap A vs B at the same depth"), same, "overlap_same_depth", left)
+    chart_with_data(charts.overlap_heatmap(cross), cross, "overlap_all_layer_pairs", right)
+
+st.subheader("Decimation: the ID across scales")
+names = list(acts_a)
+layer = synced(st.selectbox, "Layer of A", "g_layer", cached.model(A, sel.device).bottleneck, names)
+mirror_to_url()
+with friendly_errors("Decimation failed"), st.spinner("TwoNN on 1, 2, 4, … random parts of the probe…"):
+    dec = cached.memo_frame("twonn_scaling", {"model": A.sha256, **probe_key, "layer": layer},
+                            lambda: twonn_scaling(cached.as_tensor(acts_a[layer], sel.device)).frame())
+chart_with_data(charts.decimation_chart(dec), dec, "decimation")
+st.caption("Each point splits the probe into 2^j random parts and averages their TwoNN IDs; fewer points per part "
+           "means larger neighbour distances, a coarser scale. A plateau marks a trustworthy ID.")

@@ -1,0 +1,127 @@
+"""Intrinsic dimension by TwoNN (Facco et al., Sci. Rep. 2017) and its decimation (scale) analysis.
+
+For each point, mu = r2 / r1 (second over first nearest-neighbour distance). Under local
+uniformity mu follows a Pareto law with exponent d, so -log(1 - F(mu)) = d log(mu): the ID is the
+slope of the line through the origin fitted to the sorted log mu against -log(1 - i/N), over the
+first (1 - discard_fraction) N points (the largest mu are the least reliable). ``estimator="mle"``
+gives the maximum-likelihood (N - 1) / sum(log mu) instead. Exact duplicate rows (r1 = 0) are
+removed first and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.neighborhoods import check_points, knn
+
+
+@dataclass(frozen=True)
+class TwoNNResult:
+    id: float
+    n_used: int  # points in the fit
+    n_points: int  # distinct points
+    n_duplicates: int  # rows removed as exact duplicates
+    mu: np.ndarray  # r2 / r1 per distinct point, in data order
+    r2_mean: float  # mean second-neighbour distance: the scale the ID refers to
+
+    @property
+    def stderr(self) -> float:
+        """Asymptotic standard error of the estimate, id / sqrt(n_used)."""
+        return self.id / np.sqrt(self.n_used)
+
+
+def deduplicate(X: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """X without exact duplicate rows (first occurrences kept, order preserved) and how many went."""
+    uniq, inverse = torch.unique(X, dim=0, return_inverse=True)
+    if len(uniq) == len(X):
+        return X, 0
+    first = torch.full((len(uniq),), len(X), dtype=torch.long, device=X.device)
+    first.scatter_reduce_(0, inverse, torch.arange(len(X), device=X.device), reduce="amin")
+    return X[first.sort().values], len(X) - len(uniq)
+
+
+def fit_twonn(mu: np.ndarray, discard_fraction: float = 0.1, estimator: str = "fit") -> tuple[float, int]:
+    """(ID, points used) from the ratios mu (float64 arithmetic)."""
+    mu = np.asarray(mu, dtype=np.float64)
+    n = len(mu)
+    logmu = np.log(mu)
+    if estimator == "mle":
+        return float((n - 1) / logmu.sum()), n
+    if estimator != "fit":
+        raise ValueError(f"estimator must be 'fit' or 'mle', not {estimator!r}")
+    if not 0 < discard_fraction < 1:  # with nothing discarded the last point has -log(1 - N/N) = inf
+        raise ValueError(f"discard_fraction must be in (0, 1), got {discard_fraction}")
+    n_used = int(n * (1 - discard_fraction))
+    x = np.sort(logmu)[:n_used]
+    y = -np.log(1 - np.arange(1, n_used + 1) / n)
+    return float((x @ y) / (x @ x)), n_used
+
+
+def _ratios(X: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    d, _ = knn(X, 2, dtype=dtype, check=False)
+    return d[:, 0].double(), d[:, 1].double()
+
+
+def _twonn_checked(X: torch.Tensor, discard_fraction: float, estimator: str, dtype) -> TwoNNResult:
+    """TwoNN of validated data: duplicates show up as r1 = 0 and are removed before a second pass."""
+    dups = 0
+    r1, r2 = _ratios(X, dtype)
+    if bool((r1 <= 0).any()):
+        X, dups = deduplicate(X)
+        if len(X) < 3:
+            raise ValueError(f"fewer than 3 distinct points remain after removing {dups} duplicates")
+        r1, r2 = _ratios(X, dtype)
+        if bool((r1 <= 0).any()):
+            raise ValueError("some points are closer than the precision of the distances; retry with dtype=torch.float64")
+    mu = (r2 / r1).cpu().numpy()
+    ident, n_used = fit_twonn(mu, discard_fraction, estimator)
+    return TwoNNResult(ident, n_used, len(X), dups, mu, float(r2.mean()))
+
+
+def twonn(X, discard_fraction: float = 0.1, estimator: str = "fit", dtype: torch.dtype | None = None) -> TwoNNResult:
+    """TwoNN intrinsic dimension of the rows of ``X`` [N, D] (on X's device; see the module doc)."""
+    return _twonn_checked(check_points(X, what="the data"), discard_fraction, estimator, dtype)
+
+
+@dataclass(frozen=True)
+class ScalingResult:
+    """ID against scale: for each decimation level, the data is split into 2^j random parts."""
+
+    n_parts: np.ndarray  # 2^j
+    n_per_part: np.ndarray
+    id_mean: np.ndarray
+    id_std: np.ndarray
+    scale: np.ndarray  # mean second-neighbour distance at that level
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"parts": self.n_parts, "points per part": self.n_per_part, "id": self.id_mean, "id std": self.id_std, "scale": self.scale}
+        )
+
+
+def twonn_scaling(X, n_min: int = 20, discard_fraction: float = 0.1, seed: int = 0, dtype: torch.dtype | None = None) -> ScalingResult:
+    """The decimation analysis: TwoNN on random partitions into 1, 2, 4, ... parts (at least n_min points each).
+
+    Fewer points per part means larger neighbour distances, so the ID is read at coarser scales;
+    a plateau across scales is the trustworthy ID.
+    """
+    X, _ = deduplicate(check_points(X, what="the data"))
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(X), generator=gen).to(X.device)
+    rows = []
+    parts = 1
+    while len(X) // parts >= max(n_min, 3):
+        ids, scales = [], []
+        for chunk in torch.tensor_split(perm, parts):
+            r = _twonn_checked(X[chunk], discard_fraction, "fit", dtype)
+            ids.append(r.id)
+            scales.append(r.r2_mean)
+        rows.append((parts, len(X) // parts, np.mean(ids), np.std(ids), np.mean(scales)))
+        parts *= 2
+    a = np.array(rows)
+    return ScalingResult(a[:, 0].astype(int), a[:, 1].astype(int), a[:, 2], a[:, 3], a[:, 4])

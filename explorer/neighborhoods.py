@@ -1,0 +1,130 @@
+"""Exact nearest neighbours and neighbourhood overlaps (Doimo et al., NeurIPS 2020).
+
+``knn`` computes exact k nearest neighbours by chunked matrix products and top-k on the device of
+the data (self excluded). ``overlap`` measures how much two representations of the same samples
+agree on each sample's neighbourhood; ``label_overlap`` how much a neighbourhood agrees with the
+labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def check_points(X, k: int | None = None, what: str = "data") -> torch.Tensor:
+    """Validate [N, D] data for neighbourhood analyses; returns it as a 2-D tensor."""
+    X = torch.as_tensor(X)
+    if X.dim() != 2:
+        X = X.reshape(len(X), -1)
+    if not torch.isfinite(X).all():
+        raise ValueError(f"{what} contains NaN or infinite values; neighbourhoods are undefined")
+    n = X.shape[0]
+    if n < 3 or (len(torch.unique(X[:1000], dim=0)) < 3 and len(torch.unique(X, dim=0)) < 3):
+        raise ValueError(f"{what} needs at least 3 distinct points (got {n} rows)")
+    if k is not None and not 1 <= k < n:
+        raise ValueError(f"k must be between 1 and N - 1 = {n - 1} (got k={k} for N={n})")
+    return X
+
+
+def _reduce_rank(X: torch.Tensor) -> torch.Tensor:
+    """Centred X in the basis of its principal directions, dropping directions of zero variance.
+
+    Euclidean distances do not change under an orthogonal change of basis, and directions without
+    variance add nothing to them, so neighbours are the same; the products get cheaper when the
+    data has rank r < D (dead units, low-dimensional layers). Only done when D < N, where the
+    D x D covariance costs little next to the N x N distances.
+    """
+    n, d = X.shape
+    if d >= n or d < 16:
+        return X
+    C = X.double().T @ X.double()
+    w, V = torch.linalg.eigh(C)
+    keep = w > w.max() * 1e-12
+    if int(keep.sum()) > 0.8 * d:
+        return X
+    return (X.double() @ V[:, keep]).to(X.dtype)
+
+
+def knn(
+    X, k: int, chunk: int = 4096, dtype: torch.dtype | None = None, distances: bool = True, check: bool = True
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Exact k nearest neighbours of every row (self excluded): (distances [N, k], indices [N, k]).
+
+    Candidates come from the expansion |x|^2 + |y|^2 - 2 x.y on centred data (uncentred float32
+    loses everything to cancellation); the distances returned are then recomputed exactly from the
+    differences, so close pairs keep their true, non-zero distance. ``dtype`` (default float32;
+    float64 on request) sets the precision. ``distances=False`` returns only the indices;
+    ``check=False`` skips the validation of data already checked by the caller.
+    """
+    X = check_points(X, k) if check else torch.as_tensor(X)
+    dtype = dtype or torch.float32
+    X = X.to(dtype)
+    X = _reduce_rank(X - X.mean(0, keepdim=True))
+    sq = (X * X).sum(1)
+    n = len(X)
+    dists, idxs = [], []
+    for s in range(0, n, chunk):
+        rows = slice(s, min(s + chunk, n))
+        # |x_i|^2 is the same along a row, so |x_j|^2 - 2 x_i.x_j ranks the candidates alike
+        d2 = torch.addmm(sq[None, :], X[rows], X.T, alpha=-2.0)
+        d2[torch.arange(d2.shape[0]), torch.arange(s, rows.stop)] = float("inf")  # never yourself
+        _, i = torch.topk(d2, k, dim=1, largest=False, sorted=True)
+        if not distances:
+            idxs.append(i)
+            continue
+        exact = torch.stack([(X[rows] - X[i[:, j]]).norm(dim=1) for j in range(k)], 1)
+        exact, order = exact.sort(dim=1, stable=True)
+        dists.append(exact)
+        idxs.append(i.gather(1, order))
+    return (torch.cat(dists) if distances else None), torch.cat(idxs)
+
+
+def overlap_of_indices(nx: torch.Tensor, ny: torch.Tensor) -> torch.Tensor:
+    """Per-row fraction of shared entries of two neighbour-index tables [N, k]."""
+    k = nx.shape[1]
+    return (nx.unsqueeze(2) == ny.unsqueeze(1)).any(2).sum(1).double() / k
+
+
+def overlap(X, Y, k: int = 10) -> float:
+    """(1/N) sum_i |N_k^X(i) ∩ N_k^Y(i)| / k, neighbourhoods without the point itself.
+
+    1 when X and Y order every neighbourhood alike (e.g. Y a rotation of X); about k/(N-1) when
+    they are unrelated.
+    """
+    X, Y = torch.as_tensor(X), torch.as_tensor(Y)
+    if len(X) != len(Y):
+        raise ValueError(f"X and Y must describe the same samples (got {len(X)} and {len(Y)} rows)")
+    _, nx = knn(X, k, distances=False)
+    _, ny = knn(Y.to(X.device), k, distances=False)
+    return float(overlap_of_indices(nx, ny).mean())
+
+
+def label_overlap(X, labels, k: int = 10, class_weighted: bool = False) -> float:
+    """Mean fraction of each sample's k neighbours that share its label.
+
+    ``class_weighted`` averages the per-class means instead (each class counts equally, as DADApy
+    does when asked to weight by class), which matters for unbalanced labels.
+    """
+    _, nn = knn(X, k, distances=False)
+    y = torch.as_tensor(np.asarray(labels), device=nn.device)
+    if len(y) != len(nn):
+        raise ValueError(f"{len(y)} labels for {len(nn)} samples")
+    per = (y[nn] == y[:, None]).double().mean(1)
+    if not class_weighted:
+        return float(per.mean())
+    return float(torch.stack([per[y == c].mean() for c in torch.unique(y)]).mean())
+
+
+def overlap_matrix(layers_a: dict, layers_b: dict, k: int = 10) -> np.ndarray:
+    """Neighbourhood overlap of every layer of A with every layer of B: [len(A), len(B)].
+
+    Each layer's neighbour table is computed once and reused for all pairs.
+    """
+    na = [knn(v, k, distances=False)[1] for v in layers_a.values()]
+    nb = na if layers_b is layers_a else [knn(v, k, distances=False)[1] for v in layers_b.values()]
+    out = np.zeros((len(na), len(nb)))
+    for i, x in enumerate(na):
+        for j, y in enumerate(nb):
+            out[i, j] = float(overlap_of_indices(x, y.to(x.device)).mean())
+    return out

@@ -1,0 +1,45 @@
+"""AppTest of the Layer geometry page."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+PAGE = "app_pages/layer_geometry.py"
+
+
+def _page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def test_two_digits_classifiers(models_dir):
+    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1")
+    assert not at.exception and not at.error
+    ids = at.dataframe[0].value
+    assert len(ids) == 10 and set(ids["model"]) == {"A: digits-mlp_clf-s0", "B: digits-mlp_clf-s1"}
+    assert ids["id"].between(2, 15).all() and (ids["duplicates"] == 0).all()
+    labels = [b.label for b in at.get("download_button")]
+    assert {"Data (CSV): intrinsic_dimension", "Data (CSV): overlap_all_layer_pairs", "Data (CSV): decimation"} <= set(labels)
+    at.number_input(key="g_k").set_value(5).run()
+    at.selectbox(key="g_layer").set_value("input").run()
+    assert not at.exception and not at.error
+
+
+def test_mnist_mlp_and_cnn(models_dir, mnist_root):
+    for a, b in (("mnist-mlp_clf-s0", "mnist-mlp_clf-s1"), ("mnist-cnn_clf-s0", "mnist-cnn_clf-s1")):
+        at = _page(dataset="mnist", probe="500", model_a=a, model_b=b)
+        assert not at.exception and not at.error
+        ids = at.dataframe[0].value
+        first = ids[ids["layer"] == "input"]["id"]
+        assert len(first) == 2 and first.between(8, 20).all()  # raw MNIST pixels, about 13 on the full set
+
+
+@pytest.mark.parametrize("params", [{"g_k": "100000"}, {"g_layer": "nope", "g_compare": "0"}])
+def test_bad_values_fall_back(models_dir, params):
+    at = _page(**params)
+    assert not at.exception and not at.error
