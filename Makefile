@@ -34,6 +34,7 @@ bench: install
 	$(PY) benchmarks/bench_backbone.py
 	$(PY) benchmarks/bench_relative.py
 	$(PY) benchmarks/bench_geometry.py
+	$(PY) benchmarks/bench_interpolation.py
 
 # Benchmark peers (DADApy pins numpy<2 and builds from source): their own venv, never the app's.
 BENCH_VENV ?= .venv-bench

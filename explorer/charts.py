@@ -179,3 +179,81 @@ def decimation_chart(df: pd.DataFrame) -> alt.LayerChart:
         x=x, y="id:Q", tooltip=["parts:Q", "points per part:Q", alt.Tooltip("id:Q", format=".2f"), alt.Tooltip("scale:Q", format=".3g")]
     )
     return alt.layer(bars, line).properties(width=420, height=240)
+
+
+def path_chart(curve: pd.DataFrame, metric: str) -> alt.Chart:
+    """A metric along the weight path: one colour per path, dashed for the training split."""
+    return (
+        alt.Chart(curve)
+        .mark_line(point=alt.OverlayMarkDef(size=20))
+        .encode(
+            x=alt.X("alpha:Q", title="α (0 = model A, 1 = model B)"),
+            y=alt.Y(f"{metric}:Q", title=metric),
+            color=alt.Color("path:N", scale=alt.Scale(scheme="set1")),
+            strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["test", "train"], range=[[1, 0], [5, 3]])),
+            tooltip=["path", "split", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip(f"{metric}:Q", format=".4f")],
+        )
+        .properties(width=420, height=260)
+    )
+
+
+def frame_scatter(df: pd.DataFrame, domain: tuple) -> alt.Chart:
+    """One animation frame: the probe in 2-D per path, axes fixed across frames by ``domain``."""
+    (x0, x1), (y0, y1) = domain
+    return (
+        alt.Chart(df)
+        .mark_circle(size=22, opacity=0.8)
+        .encode(
+            x=alt.X("x:Q", scale=alt.Scale(domain=[x0, x1]), title=None),
+            y=alt.Y("y:Q", scale=alt.Scale(domain=[y0, y1]), title=None),
+            color=alt.Color("class:N", scale=alt.Scale(scheme=CLASS_SCHEME)),
+            tooltip=["class:N"],
+        )
+        .properties(width=300, height=300)
+        .facet(column=alt.Column("path:N", title=None))
+    )
+
+
+def animation_gif(coords: dict[str, "np.ndarray"], labels, alphas, size: int = 280, ms: int = 250) -> bytes:
+    """An animated GIF: one panel per path side by side, points coloured by class, α in the corner."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+               (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+    labels = np.asarray(labels)
+    frames = []
+    for t, a in enumerate(alphas):
+        img = Image.new("RGB", (size * len(coords), size + 20), "white")
+        draw = ImageDraw.Draw(img)
+        for p, (name, xy) in enumerate(coords.items()):
+            lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
+            scaled = (xy[t] - lo) / np.maximum(hi - lo, 1e-12) * (size - 20) + 10
+            for (px, py), c in zip(scaled, labels):
+                px, py = px + p * size, size - py
+                draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=palette[int(c) % 10])
+            draw.text((p * size + 6, size + 4), f"{name}   alpha = {a:.2f}", fill="black")
+        frames.append(img)
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=ms, loop=0)
+    return buf.getvalue()
+
+
+def pickable_points(df: pd.DataFrame) -> alt.Chart:
+    """2-D points (``pos``, ``x``, ``y``, ``class``) where a click selects one (selection ``pick``)."""
+    pick = alt.selection_point(name="pick", fields=["pos"], on="click")
+    return (
+        alt.Chart(df)
+        .mark_circle(size=45)
+        .encode(
+            x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            color=alt.Color("class:N", scale=alt.Scale(scheme=CLASS_SCHEME)),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
+            tooltip=["pos:Q", "class:N"],
+        )
+        .add_params(pick)
+        .properties(width=420, height=320)
+    )

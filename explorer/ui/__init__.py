@@ -15,4 +15,10 @@ PAGES: list[tuple[str, str, str, str]] = [
         ":material/stacked_line_chart:",
         "Intrinsic dimension (TwoNN, decimation) and neighbourhood overlap, layer by layer, for one or two models.",
     ),
+    (
+        "app_pages/interpolation.py",
+        "Interpolation",
+        ":material/timeline:",
+        "Latent interpolation, and weight interpolation naive vs permutation-aligned: barriers and the latent space along the path.",
+    ),
 ]

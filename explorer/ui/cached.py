@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -81,16 +83,31 @@ def as_tensor(a: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _memo(key: str, fn: str, _compute) -> dict[str, np.ndarray]:
-    return disk_cache().memoize_key(key, _compute)
+# Memory layer of ``memo``: a bounded LRU shared by all sessions. Not st.cache_data, because a
+# computation may draw a progress bar, which st.cache_data would try to replay on every hit.
+_MEMORY: OrderedDict[str, dict] = OrderedDict()
+_MEMORY_LOCK = threading.Lock()
+_MEMORY_ENTRIES = 256
+
+
+def _memo(key: str, compute) -> dict[str, np.ndarray]:
+    with _MEMORY_LOCK:
+        if key in _MEMORY:
+            _MEMORY.move_to_end(key)
+            return _MEMORY[key]
+    value = disk_cache().memoize_key(key, compute)
+    with _MEMORY_LOCK:
+        _MEMORY[key] = value
+        while len(_MEMORY) > _MEMORY_ENTRIES:
+            _MEMORY.popitem(last=False)
+    return value
 
 
 def memo(fn: str, parts: dict, compute) -> dict[str, np.ndarray]:
     """``compute()`` (a dict of arrays) cached in memory and on disk under a key of ``fn`` and ``parts``."""
     from explorer.cache import cache_key
 
-    return _with_cache_warnings(_memo, cache_key(fn, **parts), fn, compute)
+    return _with_cache_warnings(_memo, cache_key(fn, **parts), compute)
 
 
 def peek(fn: str, parts: dict) -> dict[str, np.ndarray] | None:
@@ -119,3 +136,11 @@ def word_views(words: tuple[str, ...], n_words: int, n_anchors: int, centred: bo
     from explorer.words import word_views as compute
 
     return compute(list(words), n_words, n_anchors, centred, strict=False)
+
+
+@st.cache_data(show_spinner="Rendering the GIF…", max_entries=8)
+def gif(key: str, _coords: dict, _labels, _alphas) -> bytes:
+    """The path animation as a GIF, rendered once per ``key`` (a content key of its inputs)."""
+    from explorer.charts import animation_gif
+
+    return animation_gif(_coords, _labels, _alphas)

@@ -1,0 +1,128 @@
+"""Interpolation: between latents, and between weights (mode connectivity with permutation alignment)."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from explorer import charts
+from explorer.alignment import activation_matching, apply_permutation, perm_spec, weight_matching
+from explorer.interpolation import barriers, check_interpolable, frames_2d, latent_strips, path_curve, path_latents
+from explorer.projection import pca_2d
+from explorer.ui import cached
+from explorer.ui.state import mirror_to_url, synced
+from explorer.ui.widgets import chart_with_data, friendly_errors
+
+sel = st.session_state["selection"]
+st.title("Interpolation")
+if not sel.probe or sel.model_a is None or sel.model_b is None:
+    st.info("Pick a dataset that is on disk and models A and B in the sidebar.")
+    st.stop()
+A, B = sel.model_a, sel.model_b
+probe = cached.probe(sel.dataset, sel.probe)
+latent_tab, weight_tab = st.tabs(["Latent interpolation", "Weight interpolation and mode connectivity"])
+
+with latent_tab:
+    if A.kind != "ae":
+        st.info("Latent interpolation decodes along the path: pick an autoencoder (AE, VAE, relative AE) as model A.")
+    else:
+        mA = cached.model(A, sel.device)
+        c = st.columns(4)
+        how = synced(c[0].radio, "Pick the two samples", "li_how", "by class", ["by class", "by index", "by clicking"])
+        steps = synced(c[3].slider, "Steps", "li_steps", 9, cast=int, min_value=3, max_value=17)
+        classes = sorted(set(probe.y.tolist()))
+        if how == "by class":
+            ca = synced(c[1].selectbox, "From class", "li_ca", classes[0], classes, cast=int)
+            cb = synced(c[2].selectbox, "To class", "li_cb", classes[-1], classes, cast=int)
+            i0, i1 = int((probe.y == ca).nonzero()[0]), int((probe.y == cb).nonzero()[0])
+        elif how == "by index":
+            i0 = synced(c[1].number_input, "From probe sample", "li_i0", 0, cast=int, min_value=0, max_value=len(probe) - 1)
+            i1 = synced(c[2].number_input, "To probe sample", "li_i1", len(probe) - 1, cast=int, min_value=0, max_value=len(probe) - 1)
+        else:
+            acts = cached.activations(A, sel.dataset, sel.probe, sel.device)
+            xy = pca_2d(torch.from_numpy(acts[mA.bottleneck])).numpy()
+            df = pd.DataFrame({"pos": np.arange(len(probe)), "x": xy[:, 0], "y": xy[:, 1], "class": probe.y.numpy()})
+            event = st.altair_chart(charts.pickable_points(df), on_select="rerun", selection_mode="pick", key="li_pick")
+            picked = [p["pos"] for p in event.selection.get("pick", [])] if event and event.selection else []
+            clicks = st.session_state.setdefault("li_clicks", [0, len(probe) - 1])
+            if picked and picked[-1] != clicks[-1]:
+                clicks[:] = [clicks[-1], int(picked[-1])]
+            i0, i1 = clicks
+            st.caption("Click a point: it becomes the end of the path and the previous end its start.")
+        mirror_to_url()
+        mB = cached.model(B, sel.device) if (B.relative and B.kind == "ae" and A.relative) else None
+        with friendly_errors("Latent interpolation failed"):
+            strips = latent_strips(mA, probe.x[i0], probe.x[i1], int(steps), mB)
+        st.write(f"From probe sample {i0} (class {int(probe.y[i0])}) to {i1} (class {int(probe.y[i1])}), "
+                 f"{steps} steps, decoded by **{A.name}**" + (f"; last row decoded by **{B.name}**." if mB else "."))
+        for name, imgs in strips.items():
+            st.caption(name)
+            st.image(charts.image_strip(imgs), width=64)
+        if not mB:
+            st.caption("Pick two relative autoencoders as A and B to decode A's path with B through their shared relative space.")
+
+with weight_tab:
+    st.latex(r"\theta(\alpha)=(1-\alpha)\,\theta_A+\alpha\,\theta_B,\qquad "
+             r"\text{barrier}=\max_\alpha\Big[L(\theta(\alpha))-\big((1-\alpha)L(\theta_A)+\alpha L(\theta_B)\big)\Big]")
+    st.caption("Aligned paths first permute B's hidden units onto A's: weight matching (Ainsworth et al. 2022: a linear "
+               "assignment per layer, alternating until nothing changes) or activation matching (correlation on the "
+               "train probe). The zoo's MLP and CNN have no batch norm, so no statistics need resetting.")
+    with friendly_errors("These two models cannot be interpolated"):
+        check_interpolable(A, B)
+    n_alpha = synced(st.number_input, "Points on the path", "wi_points", 25, cast=int, min_value=3, max_value=101)
+    mirror_to_url()
+    mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
+    train_probe = cached.probe(sel.dataset, sel.probe, "train")
+    alphas = np.linspace(0, 1, int(n_alpha))
+    spec = perm_spec(mA)
+    sa, sb = mA.state_dict(), mB.state_dict()
+
+    def aligned(kind):
+        parts = {"a": A.sha256, "b": B.sha256, "kind": kind, "dataset": sel.dataset, "n": sel.probe}
+        def compute():
+            P = weight_matching(sa, sb, spec) if kind == "weight" else activation_matching(mA, mB, train_probe.x, spec)
+            return {p: v.numpy() for p, v in P.items()}
+        P = cached.memo("alignment", parts, compute)
+        return apply_permutation(sb, spec, {p: torch.from_numpy(v) for p, v in P.items()})
+
+    paths = {"naive": sb, "weight matching": aligned("weight"), "activation matching": aligned("activation")}
+    splits = {"train": (train_probe.x, train_probe.y), "test": (probe.x, probe.y)}
+    bar = st.empty()
+    with friendly_errors("Path evaluation failed"):
+        curve = pd.concat([cached.memo_frame("path_curve", {"a": A.sha256, "b": B.sha256, "path": name, "dataset": sel.dataset,
+                                                            "n": sel.probe, "alphas": alphas},
+                                             lambda s=s, name=name: path_curve(mA, sa, s, splits, alphas,
+                                                                               lambda f: bar.progress(f, text=f"{name} path…")))
+                           .assign(path=name) for name, s in paths.items()], ignore_index=True)
+    bar.empty()
+    left, right = st.columns(2)
+    chart_with_data(charts.path_chart(curve, "loss"), curve, "path_loss", left)
+    chart_with_data(charts.path_chart(curve, "accuracy"), curve, "path_accuracy", right)
+    st.dataframe(barriers(curve).style.format({"loss barrier": "{:.4f}", "accuracy barrier": "{:.4f}"}), hide_index=True)
+
+    st.subheader("The latent space along the path")
+    layer = synced(st.selectbox, "Layer", "wi_layer", mA.bottleneck, list(mA.layer_names))
+    mirror_to_url()
+    with friendly_errors("Animation failed"), st.spinner("Projecting the probe at every α…"):
+        coords = {name: cached.memo("path_frames", {"a": A.sha256, "b": B.sha256, "path": name, "layer": layer,
+                                                    "dataset": sel.dataset, "n": sel.probe, "alphas": alphas},
+                                    lambda s=paths[name]: {"xy": frames_2d(path_latents(mA, sa, s, probe.x, layer, alphas))})["xy"]
+                  for name in ("naive", "weight matching")}
+    allxy = np.concatenate([v.reshape(-1, 2) for v in coords.values()])
+    domain = tuple(zip(allxy.min(0), allxy.max(0)))
+    st.toggle("Play", key="wi_play")
+
+    @st.fragment(run_every=0.7 if st.session_state.get("wi_play") else None)
+    def animation():
+        if st.session_state.get("wi_play"):
+            st.session_state["wi_frame"] = (st.session_state.get("wi_frame", 0) + 1) % len(alphas)
+        t = st.slider("Frame", 0, len(alphas) - 1, key="wi_frame")
+        df = pd.concat([pd.DataFrame({"x": v[t, :, 0], "y": v[t, :, 1], "class": probe.y.numpy(), "path": f"{k}, α = {alphas[t]:.2f}"})
+                        for k, v in coords.items()])
+        st.altair_chart(charts.frame_scatter(df, domain), width="content")
+
+    animation()
+    gif_key = f"{A.sha256}-{B.sha256}-{layer}-{sel.dataset}-{sel.probe}-{len(alphas)}"
+    st.download_button("Download the animation (GIF)", cached.gif(gif_key, coords, probe.y.numpy(), alphas),
+                       file_name=f"path_{A.name}_{B.name}_{layer}.gif", mime="image/gif")
+    st.caption("PCA fitted once at α = 0 (or native 2-D coordinates), so every frame shares the axes.")

@@ -1,0 +1,148 @@
+"""Interpolation: between latents (linear, spherical) and between weights (mode connectivity).
+
+Weight interpolation: theta(a) = (1 - a) theta_A + a theta_B. Along the path, loss and accuracy;
+the barrier is max_a [L(a) - ((1 - a) L(0) + a L(1))] for the loss and, for the accuracy, the
+largest drop below the straight line between the end points. Aligning B onto A by a permutation
+of its hidden units first (``explorer.alignment``) removes most of the barrier between two
+trainings (Ainsworth et al. 2022; Entezari et al. 2022).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """[steps, D]: z0 to z1 on a straight line, end points included."""
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device)[:, None]
+    return (1 - t) * z0[None] + t * z1[None]
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """[steps, D]: spherical interpolation (angle and norm interpolated); linear when z0 ∥ z1."""
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device)[:, None]
+    n0, n1 = z0.norm(), z1.norm()
+    u0, u1 = z0 / n0.clamp_min(1e-12), z1 / n1.clamp_min(1e-12)
+    omega = torch.arccos((u0 @ u1).clamp(-1, 1))
+    if float(omega) < 1e-6:
+        return lerp(z0, z1, steps)
+    direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / torch.sin(omega)
+    return direction * ((1 - t) * n0 + t * n1)
+
+
+def interpolate_states(sa: dict, sb: dict, alpha: float) -> dict:
+    if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):
+        raise ValueError("the two models do not have the same parameters: interpolate models of one architecture")
+    return {k: ((1 - alpha) * sa[k].double() + alpha * sb[k].double()).to(sa[k].dtype) if sa[k].is_floating_point() else sa[k] for k in sa}
+
+
+@torch.no_grad()
+def _evaluate(model, x, y, batch: int = 4096) -> tuple[float, float]:
+    dev = next(model.parameters()).device
+    loss = correct = 0.0
+    for i in range(0, len(x), batch):
+        out = model(x[i : i + batch].to(dev))
+        yb = y[i : i + batch].to(dev)
+        loss += float(F.cross_entropy(out, yb, reduction="sum"))
+        correct += float((out.argmax(1) == yb).sum())
+    return loss / len(x), correct / len(x)
+
+
+def path_curve(
+    model,
+    sa: dict,
+    sb: dict,
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    alphas,
+    progress: Callable[[float], None] | None = None,
+) -> pd.DataFrame:
+    """Loss and accuracy of theta(a) on each split, one row per (alpha, split)."""
+    m = copy.deepcopy(model).eval()
+    rows = []
+    for i, a in enumerate(alphas):
+        m.load_state_dict(interpolate_states(sa, sb, float(a)))
+        for split, (x, y) in splits.items():
+            loss, acc = _evaluate(m, x, y)
+            rows.append({"alpha": float(a), "split": split, "loss": loss, "accuracy": acc})
+        if progress:
+            progress((i + 1) / len(alphas))
+    return pd.DataFrame(rows)
+
+
+def barriers(curve: pd.DataFrame) -> pd.DataFrame:
+    """Loss and accuracy barriers per split (and per path, when the curve has a ``path`` column)."""
+    keys = [c for c in ("path", "split") if c in curve.columns]
+    rows = []
+    for key, g in curve.groupby(keys, sort=False):
+        g = g.sort_values("alpha")
+        a = g["alpha"].to_numpy()
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        for metric, sign in (("loss", 1), ("accuracy", -1)):
+            v = g[metric].to_numpy()
+            line = (1 - a) * v[0] + a * v[-1]
+            row[f"{metric} barrier"] = float(np.max(sign * (v - line)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def path_latents(model, sa: dict, sb: dict, x: torch.Tensor, layer: str, alphas) -> np.ndarray:
+    """[len(alphas), N, D]: the activations of ``layer`` on ``x`` for each theta(a) along the path."""
+    from explorer.activations import extract_activations
+
+    m = copy.deepcopy(model).eval()
+    frames = []
+    for a in alphas:
+        m.load_state_dict(interpolate_states(sa, sb, float(a)))
+        frames.append(extract_activations(m, x, [layer])[layer].cpu().numpy())
+    return np.stack(frames)
+
+
+def frames_2d(latents: np.ndarray) -> np.ndarray:
+    """[T, N, 2]: every frame placed by the PCA basis fitted once on frame 0, so frames share axes."""
+    from explorer.projection import pca_2d
+
+    first = torch.from_numpy(latents[0]).double()
+    if latents.shape[2] == 2:
+        return latents.astype(np.float64)
+    return np.stack([pca_2d(torch.from_numpy(f).double(), basis_from=first).numpy() for f in latents])
+
+
+@torch.no_grad()
+def latent_strips(model_a, x0: torch.Tensor, x1: torch.Tensor, steps: int, model_b=None) -> dict[str, torch.Tensor]:
+    """Decoded images [steps, C, H, W] along the path between two samples' representations.
+
+    ``linear`` and ``spherical`` interpolate in the representation model A's decoder reads (the
+    latent, or the relative vector for a relative AE). With ``model_b`` (a relative AE sharing A's
+    anchors) also ``A → B``: encode with A, interpolate in relative space, decode with B.
+    """
+    if model_a.kind != "ae":
+        raise ValueError("latent interpolation needs an autoencoder as model A")
+    dev = next(model_a.parameters()).device
+    r = model_a.embed(torch.stack([x0, x1]).to(dev))
+    out = {"linear": model_a.readout(lerp(r[0], r[1], steps)), "spherical": model_a.readout(slerp(r[0], r[1], steps))}
+    if model_b is not None:
+        if not (model_a.is_relative and model_b.is_relative and model_b.kind == "ae"):
+            raise ValueError("decoding A's path with B needs two relative autoencoders")
+        if model_a.n_anchors != model_b.n_anchors or not torch.equal(model_a.anchors.cpu(), model_b.anchors.cpu()):
+            raise ValueError("A and B use different anchors: their relative spaces do not match")
+        out["A → B (relative)"] = model_b.readout(lerp(r[0], r[1], steps).to(next(model_b.parameters()).device))
+    return {k: v.cpu() for k, v in out.items()}
+
+
+def check_interpolable(ck_a, ck_b) -> None:
+    """A clear error unless two checkpoints can be interpolated in weight space."""
+    from explorer.alignment import SUPPORTED
+
+    if ck_a.dataset != ck_b.dataset:
+        raise ValueError(f"A is trained on {ck_a.dataset} and B on {ck_b.dataset}: pick two models of one dataset")
+    if ck_a.arch != ck_b.arch or ck_a.meta["hparams"] != ck_b.meta["hparams"]:
+        raise ValueError(f"A ({ck_a.arch}) and B ({ck_b.arch}) differ in architecture: pick two seeds of one architecture")
+    if ck_a.arch not in SUPPORTED:
+        raise ValueError(f"weight interpolation with alignment supports {', '.join(SUPPORTED)}; A and B are {ck_a.arch}")

@@ -1,0 +1,45 @@
+"""AppTest of the Interpolation page."""
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+PAGE = "app_pages/interpolation.py"
+
+
+def _page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def test_weight_paths_for_two_digits_mlps(models_dir):
+    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1", wi_points="11")
+    assert not at.exception and not at.error
+    bar = at.dataframe[0].value.set_index(["path", "split"])["loss barrier"]
+    assert bar[("naive", "test")] > 0.4 and bar[("weight matching", "test")] < 0.05
+    assert any(b.label == "Download the animation (GIF)" for b in at.get("download_button"))
+    at.slider(key="wi_frame").set_value(5).run()
+    at.selectbox(key="wi_layer").set_value("body.relu1").run()
+    assert not at.exception and not at.error
+
+
+def test_latent_strips_for_relative_autoencoders(models_dir):
+    at = _page(model_a="digits-rel_ae-l16-s0", model_b="digits-rel_ae-l16-s1", li_ca="3", li_cb="8")
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert {"linear", "spherical", "A → B (relative)"} <= set(captions)
+    assert any("class 3" in m.value and "class 8" in m.value for m in at.markdown)
+    at.radio(key="li_how").set_value("by index").run()
+    at.number_input(key="li_i1").set_value(10).run()
+    assert not at.exception
+
+
+def test_different_architectures_get_a_message(models_dir):
+    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0")
+    assert not at.exception
+    assert any("differ in architecture" in e.value for e in at.error)
+    assert any("pick an autoencoder" in i.value for i in at.info)
