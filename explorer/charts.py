@@ -257,3 +257,31 @@ def pickable_points(df: pd.DataFrame) -> alt.Chart:
         .add_params(pick)
         .properties(width=420, height=320)
     )
+
+
+def grid_heatmap(df: pd.DataFrame, metric: str, title: str, reverse: bool = False) -> alt.LayerChart:
+    """Encoder rows x decoder columns, coloured and labelled by ``metric`` (diagonal = unstitched)."""
+    scale = alt.Scale(scheme="viridis", reverse=reverse)
+    base = alt.Chart(df).encode(
+        x=alt.X("decoder:N", sort=None, title="decoder / head of"),
+        y=alt.Y("encoder:N", sort=None, title="encoder of"),
+    )
+    rect = base.mark_rect().encode(color=alt.Color(f"{metric}:Q", scale=scale, title=metric),
+                                   tooltip=["encoder", "decoder", alt.Tooltip(f"{metric}:Q", format=".4f")])
+    text = base.mark_text(fontSize=11).encode(text=alt.Text(f"{metric}:Q", format=".3f"), color=alt.value("white"))
+    return alt.layer(rect, text).properties(title=title, width=300, height=260)
+
+
+def penalty_chart(df: pd.DataFrame) -> alt.Chart:
+    """Stitching penalty against layer, one line per family (cf. Godfrey et al. 2022, Fig. 1)."""
+    return (
+        alt.Chart(df.dropna(subset=["penalty"]))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("layer:N", sort=None, title="stitched after layer"),
+            y=alt.Y("penalty:Q", title="penalty = acc(B) − acc(stitched)"),
+            color=alt.Color("family:N", scale=alt.Scale(scheme="tableau10")),
+            tooltip=["layer", "family", "parameters", alt.Tooltip("accuracy stitched:Q", format=".4f"), alt.Tooltip("penalty:Q", format=".4f")],
+        )
+        .properties(width=520, height=300)
+    )

@@ -50,6 +50,7 @@ ZOO_SPEC: list[TrainConfig] = [
     *[TrainConfig("digits", "mlp_clf", s, 30, hparams={"hidden": [512, 512, 512]}) for s in range(3)],
     *[TrainConfig("digits", "rel_clf", s, 30, hparams={"hidden": [256], "latent": 64, "n_anchors": 300}) for s in range(3)],
     *[TrainConfig("digits", "cnn_clf", s, 30) for s in range(2)],
+    *[TrainConfig("digits", "rel_cnn_clf", s, 30, hparams={"hidden": [16, 32], "latent": 64, "n_anchors": 300}) for s in range(2)],
     *[TrainConfig("mnist", "mlp_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [256]}) for s in range(3)],
     *[TrainConfig("mnist", "rel_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [256], "n_anchors": 300}) for s in range(3)],
     *[TrainConfig("mnist", "mlp_clf", s, 5, batch_size=256, hparams={"hidden": [512, 512, 512]}) for s in range(3)],
@@ -86,3 +87,28 @@ def zoo_frame(cks: list[Checkpoint]):
             }
         )
     return pd.DataFrame(rows)
+
+
+# Relative architectures and the absolute twin each is compared with in zero-shot stitching.
+_TWINS = {"rel_ae": "mlp_ae", "rel_clf": "mlp_clf", "rel_cnn_clf": "cnn_clf"}
+
+
+def stitch_groups(cks: list[Checkpoint]) -> dict[str, tuple[list[str], list[str]]]:
+    """Groups of zoo models for zero-shot stitching: label -> (relative model names, absolute twin names).
+
+    A group holds every seed of one relative architecture (same hyperparameters, so same anchors),
+    plus a cross-architecture group when MLP and CNN relative classifiers share the anchors.
+    """
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for rel_arch, abs_arch in _TWINS.items():
+        rel = [c for c in cks if c.arch == rel_arch]
+        for latent in sorted({c.meta["hparams"].get("latent") for c in rel}):
+            r = [c.name for c in rel if c.meta["hparams"].get("latent") == latent]
+            a = [c.name for c in cks if c.arch == abs_arch and (abs_arch != "mlp_ae" or c.meta["hparams"].get("latent") == latent)]
+            if len(r) >= 2:
+                groups[f"{rel_arch} (latent {latent}) vs {abs_arch}"] = (r, a)
+    mlp, cnn = [c for c in cks if c.arch == "rel_clf"], [c for c in cks if c.arch == "rel_cnn_clf"]
+    if mlp and cnn and mlp[0].anchor_indices == cnn[0].anchor_indices:
+        groups["relative MLP + CNN classifiers (across architectures) vs MLP + CNN"] = (
+            [c.name for c in mlp + cnn], [c.name for c in cks if c.arch in ("mlp_clf", "cnn_clf")])
+    return groups

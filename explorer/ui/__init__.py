@@ -16,6 +16,12 @@ PAGES: list[tuple[str, str, str, str]] = [
         "Intrinsic dimension (TwoNN, decimation) and neighbourhood overlap, layer by layer, for one or two models.",
     ),
     (
+        "app_pages/stitching.py",
+        "Stitching",
+        ":material/cable:",
+        "Zero-shot stitching through relative space (grids of every encoder with every decoder), and trained stitching layers per layer.",
+    ),
+    (
         "app_pages/interpolation.py",
         "Interpolation",
         ":material/timeline:",

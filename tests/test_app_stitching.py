@@ -1,0 +1,50 @@
+"""AppTest of the Stitching page (both tabs)."""
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+PAGE = "app_pages/stitching.py"
+
+
+def _page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def _summaries(at):
+    return [m.value for m in at.markdown if m.value.startswith("unstitched")]
+
+
+def test_zero_shot_grids_relative_vs_absolute(models_dir):
+    at = _page()
+    assert not at.exception and not at.error
+    rel, ab = _summaries(at)
+    stitched = lambda s: float(s.split("stitched (all i ≠ j) **")[1].split(" ")[0])  # noqa: E731
+    assert stitched(ab) > 5 * stitched(rel)
+    assert {"input", "digits-rel_ae-l16-s1 on its own", "encoder digits-rel_ae-l16-s0 → decoder digits-rel_ae-l16-s1"} <= {c.value for c in at.caption}
+    at.selectbox(key="st_group").set_value("rel_clf (latent 64) vs mlp_clf").run()
+    assert not at.exception and not at.error
+    rel, ab = _summaries(at)
+    assert stitched(rel) > 0.9 and stitched(ab) < 0.3
+
+
+def test_trained_stitches_per_layer(models_dir):
+    at = _page(model_a="digits-cnn_clf-s0", model_b="digits-cnn_clf-s1", st_epochs="5")
+    assert not at.exception and not at.error
+    at.button(key="st_go").click().run()
+    assert not at.exception and not at.error
+    params = at.dataframe[-1].value
+    assert list(params.columns) == ["body.pool1", "body.pool2", "body.relu1"]
+    assert params.loc["permutation x scale", "body.pool1"] == 32 and params.loc["identity", "body.relu1"] == 0
+    assert any(b.label == "Data (CSV): stitching_penalty" for b in at.get("download_button"))
+
+
+def test_models_that_cannot_be_stitched_get_a_message(models_dir):
+    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0")
+    assert not at.exception
+    assert any("two absolute classifiers of one architecture" in i.value for i in at.info)
