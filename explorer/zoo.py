@@ -51,8 +51,11 @@ ZOO_SPEC: list[TrainConfig] = [
     *[TrainConfig("digits", "rel_clf", s, 30, hparams={"hidden": [256], "latent": 64, "n_anchors": 300}) for s in range(3)],
     *[TrainConfig("digits", "cnn_clf", s, 30) for s in range(2)],
     *[TrainConfig("digits", "rel_cnn_clf", s, 30, hparams={"hidden": [16, 32], "latent": 64, "n_anchors": 300}) for s in range(2)],
-    *[TrainConfig("mnist", "mlp_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [256]}) for s in range(3)],
-    *[TrainConfig("mnist", "rel_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [256], "n_anchors": 300}) for s in range(3)],
+    # Two hidden layers: with one (784-256-64) relative stitching costs 2.6x the unstitched MSE, with
+    # two (784-192-192-64) 1.75x, with 784-512-256-64 1.34x (measured, 2 seeds, 5 epochs); 192 keeps
+    # the zoo under 40 MB. The absolute twins have the same shape.
+    *[TrainConfig("mnist", "mlp_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [192, 192]}) for s in range(3)],
+    *[TrainConfig("mnist", "rel_ae", s, 5, batch_size=256, hparams={"latent": 64, "hidden": [192, 192], "n_anchors": 300}) for s in range(3)],
     *[TrainConfig("mnist", "mlp_clf", s, 5, batch_size=256, hparams={"hidden": [512, 512, 512]}) for s in range(3)],
     *[TrainConfig("mnist", "rel_clf", s, 5, batch_size=256, hparams={"hidden": [256], "latent": 64, "n_anchors": 300}) for s in range(3)],
     *[TrainConfig("mnist", "cnn_clf", s, 5, batch_size=256, hparams={"channels": [16, 32], "fc": 128}) for s in range(2)],

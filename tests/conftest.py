@@ -38,6 +38,15 @@ def models_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch) -> Path:
+    """A fresh disk cache, with every in-process cache emptied so that the app really uses it
+    (AppTest runs in this process: st.cache_* and the memo LRU outlive a single test)."""
+    import streamlit as st
+
+    from explorer.ui import cached
+
     d = tmp_path / "cache"
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(d))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    cached._MEMORY.clear()
     return d

@@ -2,9 +2,11 @@
 
 from streamlit.testing.v1 import AppTest
 
+from explorer.zoo import ZOO_SPEC
 from tests.conftest import ROOT
 
 APP = str(ROOT / "streamlit_app.py")
+N_DIGITS = sum(c.dataset == "digits" for c in ZOO_SPEC)  # models of the shipped zoo on digits
 
 
 def _app(**params) -> AppTest:
@@ -24,7 +26,7 @@ def test_home_shows_the_zoo_on_digits(models_dir):
     assert _select(at, "Dataset").value == "digits"
     assert _select(at, "Model A").value == "digits-mlp_ae-l16-s0" and _select(at, "Model B").value == "digits-mlp_ae-l16-s1"
     df = at.dataframe[0].value
-    assert len(df) == 20 and set(df["seed"]) == {0, 1, 2}
+    assert len(df) == N_DIGITS == 22 and set(df["seed"]) == {0, 1, 2}
     assert df.loc[df["model"] == "digits-mlp_clf-s0", "test accuracy"].item() > 0.95
     assert at.query_params["model_a"] in ("digits-mlp_ae-l16-s0", ["digits-mlp_ae-l16-s0"])
 
@@ -50,7 +52,7 @@ def test_training_in_the_browser_adds_a_model_to_the_pickers(models_dir):
     assert not at.exception and not at.error
     assert (models_dir / "digits-mlp_clf-s0-2.json").is_file()  # the zoo has a digits-mlp_clf-s0
     assert any("Saved digits-mlp_clf-s0-2" in s.value for s in at.success)
-    assert len(at.dataframe[0].value) == 21
+    assert len(at.dataframe[0].value) == N_DIGITS + 1
     # AppTest drops sidebar widgets on re-runs under st.navigation (a 4-line app shows it too), so the
     # pickers are checked in a new session; the browser test checks the same flow in one session.
     fresh = _app()  # a new browser session sees the new model in its pickers
@@ -63,4 +65,4 @@ def test_a_corrupt_checkpoint_is_reported_and_the_app_still_works(models_dir):
     at = _app()
     assert not at.exception
     assert any("digits-broken.json" in w.value and "not valid JSON" in w.value for w in at.warning)
-    assert len(at.dataframe[0].value) == 20
+    assert len(at.dataframe[0].value) == N_DIGITS

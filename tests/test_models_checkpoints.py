@@ -96,7 +96,7 @@ def test_shipped_zoo_is_complete_and_loads():
     assert sorted(c.name for c in found) == sorted(c.run_name() for c in ZOO_SPEC)
     assert sum(p.stat().st_size for p in ZOO_DIR.iterdir()) < 40 * 1024 * 1024
     digits = [c for c in found if c.dataset == "digits"]
-    assert len(digits) == 20
+    assert len(digits) == 22
     rel = [c for c in found if c.relative and c.dataset == "digits"]
     assert len({tuple(c.anchor_indices) for c in rel}) == 1  # shared anchors: stitchable
     model, ck = load_checkpoint(next(c for c in digits if c.arch == "mlp_clf"))
