@@ -6,7 +6,8 @@ from explorer.charts import zoo_metrics
 from explorer.models import ARCHS
 from explorer.train import TrainConfig, train_and_save
 from explorer.ui import PAGES, cached
-from explorer.ui.widgets import friendly_errors, progress_callback
+from explorer.ui.state import as_list, mirror_to_url, synced
+from explorer.ui.widgets import friendly_errors, progress_callback, show_chart
 from explorer.zoo import unique_name, user_models_dir, zoo_frame
 
 sel = st.session_state["selection"]
@@ -22,7 +23,7 @@ if cks:
     df = zoo_frame(cks)
     shown = df.drop(columns=["arch", "dataset"]).dropna(axis=1, how="all")
     st.dataframe(shown, hide_index=True, width="stretch", key="zoo_table")
-    st.altair_chart(zoo_metrics(df), width="content")
+    show_chart(zoo_metrics(df), df, "zoo_metrics")
 else:
     st.info(f"No model for {sel.dataset} yet. Train one below, or with `python -m explorer train --dataset {sel.dataset}`.")
 
@@ -31,13 +32,14 @@ for line in st.session_state.pop("_train_report", []):
     st.success(line)
 with st.form("train"):
     c1, c2, c3 = st.columns(3)
-    arch = c1.selectbox("Architecture", list(ARCHS), format_func=lambda a: ARCHS[a].description)
-    latent = c1.number_input("Latent width (autoencoders, relative classifier)", 2, 512, 16)
-    seeds = c2.multiselect("Seeds", list(range(10)), default=[0])
-    epochs = c2.number_input("Epochs", 1, 500, 20)
-    lr = c3.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f")
-    batch = c3.number_input("Batch size", 8, 4096, 128)
+    arch = synced(c1.selectbox, "Architecture", "h_arch", "mlp_ae", list(ARCHS), format_func=lambda a: ARCHS[a].description)
+    latent = synced(c1.number_input, "Latent width (autoencoders, relative classifier)", "h_latent", 16, cast=int, min_value=2, max_value=512)
+    seeds = synced(c2.multiselect, "Seeds", "h_seeds", [0], list(range(10)), cast=as_list(int))
+    epochs = synced(c2.number_input, "Epochs", "h_epochs", 20, cast=int, min_value=1, max_value=500)
+    lr = synced(c3.number_input, "Learning rate", "h_lr", 1e-3, cast=float, min_value=1e-5, max_value=1.0, format="%.5f")
+    batch = synced(c3.number_input, "Batch size", "h_batch", 128, cast=int, min_value=8, max_value=4096)
     go = st.form_submit_button("Train", type="primary")
+mirror_to_url()
 
 if go:
     if not seeds:

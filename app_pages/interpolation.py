@@ -10,8 +10,8 @@ from explorer.alignment import activation_matching, apply_permutation, perm_spec
 from explorer.interpolation import barriers, check_interpolable, frames_2d, latent_strips, path_curve, path_latents
 from explorer.projection import pca_2d
 from explorer.ui import cached
-from explorer.ui.state import mirror_to_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors
+from explorer.ui.state import mirror_to_url, seed_from_url, synced
+from explorer.ui.widgets import chart_with_data, friendly_errors, show_chart
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
@@ -42,7 +42,7 @@ with latent_tab:
             acts = cached.activations(A, sel.dataset, sel.probe, sel.device)
             xy = pca_2d(torch.from_numpy(acts[mA.bottleneck])).numpy()
             df = pd.DataFrame({"pos": np.arange(len(probe)), "x": xy[:, 0], "y": xy[:, 1], "class": probe.y.numpy()})
-            event = st.altair_chart(charts.pickable_points(df), on_select="rerun", selection_mode="pick", key="li_pick")
+            event = show_chart(charts.pickable_points(df), on_select="rerun", selection_mode="pick", key="li_pick")
             picked = [p["pos"] for p in event.selection.get("pick", [])] if event and event.selection else []
             clicks = st.session_state.setdefault("li_clicks", [0, len(probe) - 1])
             if picked and picked[-1] != clicks[-1]:
@@ -110,16 +110,20 @@ with weight_tab:
                   for name in ("naive", "weight matching")}
     allxy = np.concatenate([v.reshape(-1, 2) for v in coords.values()])
     domain = tuple(zip(allxy.min(0), allxy.max(0)))
-    st.toggle("Play", key="wi_play")
+    st.toggle("Play", key="wi_play", help="Frames advance on their own")
+    seed_from_url("wi_frame", cast=int)  # a shared URL restores the frame too
 
     @st.fragment(run_every=0.7 if st.session_state.get("wi_play") else None)
     def animation():
         if st.session_state.get("wi_play"):
             st.session_state["wi_frame"] = (st.session_state.get("wi_frame", 0) + 1) % len(alphas)
+        if not 0 <= st.session_state.get("wi_frame", 0) < len(alphas):
+            st.session_state["wi_frame"] = 0
         t = st.slider("Frame", 0, len(alphas) - 1, key="wi_frame")
+        mirror_to_url()
         df = pd.concat([pd.DataFrame({"x": v[t, :, 0], "y": v[t, :, 1], "class": probe.y.numpy(), "path": f"{k}, α = {alphas[t]:.2f}"})
                         for k, v in coords.items()])
-        st.altair_chart(charts.frame_scatter(df, domain), width="content")
+        show_chart(charts.frame_scatter(df, domain), df, "path_frame")
 
     animation()
     gif_key = f"{A.sha256}-{B.sha256}-{layer}-{sel.dataset}-{sel.probe}-{len(alphas)}"

@@ -11,7 +11,7 @@ from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check,
 from explorer.retrieval import agreement, anchor_sweep
 from explorer.ui import cached
 from explorer.ui.state import mirror_to_url, synced
-from explorer.ui.widgets import friendly_errors
+from explorer.ui.widgets import friendly_errors, show_chart
 from explorer.words import DEMO_WORDS, word_table
 
 sel = st.session_state["selection"]
@@ -79,7 +79,7 @@ for k, v in xy.items():
 used = {k: METHODS[int(v["method"][0])] for k, v in xy.items()}
 titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B: {B.name} · {layer_b}"),
           ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
-st.altair_chart(charts.linked_views(df, [(k, f"{t} [{used[k]}]") for k, t in titles]), width="content")
+show_chart(charts.linked_views(df, [(k, f"{t} [{used[k]}]") for k, t in titles]), df.drop(columns="image"), "latent_views")
 st.caption("Colour = class; large points = anchors; hover a point for its input; drag a rectangle in any view to "
            "highlight the same samples in all four (shift-drag elsewhere to intersect). Anchors are chosen in pixel "
            "space among the probe samples, so both models use the same anchor samples.")
@@ -95,7 +95,7 @@ if table.attrs["padded_columns"]:
 left.caption(f"Protocol: for each sample i, rank the samples of B by cosine to A[i]. Jaccard@{k} = overlap of that "
              f"top-{k} with B[i]'s own top-{k} in B; MRR = 1/rank of B[i] (0 beyond {k}); cosine = cos(A[i], B[i]). "
              "Averaged over samples; B → A swaps the roles.")
-right.altair_chart(charts.agreement_bars(table), width="content")
+show_chart(charts.agreement_bars(table), table, "agreement", right)
 
 counts = [n for n in (1, 2, 5, 10, 20, 50, 100, 200, 300, 500) if n <= len(probe)]
 with friendly_errors("Anchor sweep failed"), st.spinner("Sweeping the number of anchors…"):
@@ -103,7 +103,7 @@ with friendly_errors("Anchor sweep failed"), st.spinner("Sweeping the number of 
                    "strategy": strategy, "similarity": similarity, "center": bool(center), "k": k}
     sweep = cached.memo_frame("anchor_sweep", sweep_parts,
                               lambda: anchor_sweep(ZA, ZB, X_select, counts, strategy, probe.y, similarity, center, k))
-st.altair_chart(charts.anchor_sweep_chart(sweep), width="content")
+show_chart(charts.anchor_sweep_chart(sweep), sweep, "agreement_vs_anchors")
 st.caption("A → B agreement against the number of anchors; dashed = the absolute baseline.")
 
 with st.expander("Invariance check: move A's latent space and compare"):
@@ -149,5 +149,5 @@ if words_df is not None:
 kinds = {word: kind for kind, ws in DEMO_WORDS.items() for word in ws}
 with friendly_errors("Word view failed"):
     views = cached.word_views(tuple(kinds), int(n_words), 300, bool(centred))
-st.altair_chart(charts.word_scatter(views, kinds), width="content")
+show_chart(charts.word_scatter(views, kinds), views, "word_views")
 st.caption(f"PCA of {views['word'].nunique()} words (those among the {int(n_words)} shared words) in each space, {'centred' if centred else 'plain'}; relative = cosine to 300 random anchor words.")

@@ -8,7 +8,7 @@ from explorer.data import load_split
 from explorer.stitching import FAMILIES, grid_summary, stitched_outputs, stitching_penalties, zero_shot_grid
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
-from explorer.ui.state import mirror_to_url, synced
+from explorer.ui.state import as_list, mirror_to_url, synced
 from explorer.ui.widgets import chart_with_data, friendly_errors
 from explorer.zoo import stitch_groups
 
@@ -55,9 +55,10 @@ with zero_tab:
                             f"**{s['stitched'][0]:.4f} ± {s['stitched'][1]:.4f}**")
         if kind == "ae":
             c = st.columns(3)
-            enc = c[0].selectbox("Encoder", rel_names, key="st_enc")
-            dec = c[1].selectbox("Decoder", rel_names, index=min(1, len(rel_names) - 1), key="st_dec")
-            n_img = c[2].slider("Images", 4, 16, 10, key="st_nimg")
+            enc = synced(c[0].selectbox, "Encoder", "st_enc", rel_names[0], rel_names)
+            dec = synced(c[1].selectbox, "Decoder", "st_dec", rel_names[min(1, len(rel_names) - 1)], rel_names)
+            n_img = synced(c[2].slider, "Images", "st_nimg", 10, cast=int, min_value=4, max_value=16)
+            mirror_to_url()
             x = probe.x[:n_img]
             with friendly_errors("Reconstruction failed"):
                 own = stitched_outputs(cached.model(by_name[dec], sel.device), cached.model(by_name[dec], sel.device), x)
@@ -75,7 +76,7 @@ with trained_tab:
         st.info("Pick two absolute classifiers of one architecture (MLP or CNN classifiers of the zoo) as A and B.")
     else:
         c = st.columns(3)
-        families = c[0].multiselect("Families", list(FAMILIES), default=list(FAMILIES), key="st_families")
+        families = synced(c[0].multiselect, "Families", "st_families", list(FAMILIES), list(FAMILIES), cast=as_list())
         rank = synced(c[1].selectbox, "Low rank r", "st_rank", 4, [1, 2, 4, 8, 16, 32], cast=int)
         epochs = synced(c[2].number_input, "Epochs (trained families)", "st_epochs", 20, cast=int, min_value=1, max_value=200)
         mirror_to_url()

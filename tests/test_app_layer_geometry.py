@@ -23,8 +23,9 @@ def test_two_digits_classifiers(models_dir):
     ids = at.dataframe[0].value
     assert len(ids) == 10 and set(ids["model"]) == {"A: digits-mlp_clf-s0", "B: digits-mlp_clf-s1"}
     assert ids["id"].between(2, 15).all() and (ids["duplicates"] == 0).all()
-    labels = [b.label for b in at.get("download_button")]
-    assert {"Data (CSV): intrinsic_dimension", "Data (CSV): overlap_all_layer_pairs", "Data (CSV): decimation"} <= set(labels)
+    keys = {b.key for b in at.get("download_button")}
+    for name in ("intrinsic_dimension", "label_overlap", "consecutive_overlap", "overlap_all_layer_pairs", "decimation"):
+        assert {f"csv_{name}", f"svg_{name}"} <= keys  # every chart: its data and an SVG
     at.number_input(key="g_k").set_value(5).run()
     at.selectbox(key="g_layer").set_value("input").run()
     assert not at.exception and not at.error

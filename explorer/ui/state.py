@@ -60,7 +60,12 @@ def mirror_to_url() -> None:
     for key in _MIRRORED:
         if key in st.session_state and st.session_state[key] is not None:
             value = st.session_state[key]
-            value = str(int(value)) if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                value = str(int(value))
+            elif isinstance(value, (list, tuple)):
+                value = ",".join(str(v) for v in value)
+            else:
+                value = str(value)
             if st.query_params.get(key) != value:
                 st.query_params[key] = value
 
@@ -159,8 +164,19 @@ def synced(widget, label: str, key: str, default, options=None, cast=str, **kwar
     seed_from_url(key, options, cast)
     value = st.session_state.setdefault(key, default)
     lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
-    if (options is not None and value not in options) or (lo is not None and value < lo) or (hi is not None and value > hi):
+    if isinstance(default, list):  # a multiselect: keep the known choices
+        st.session_state[key] = [v for v in value if options is None or v in options] if isinstance(value, list) else default
+    elif (options is not None and value not in options) or (lo is not None and value < lo) or (hi is not None and value > hi):
         st.session_state[key] = default
     if options is not None:
         return widget(label, options, key=key, **kwargs)
     return widget(label, key=key, **kwargs)
+
+
+def as_list(cast=str):
+    """URL cast for a multiselect: comma-separated values."""
+    return lambda raw: [cast(v) for v in raw.split(",") if v != ""]
+
+
+def as_bool(raw: str) -> bool:
+    return raw in ("1", "true", "True")

@@ -35,8 +35,51 @@ def progress_callback(bar, label: str):
     return update
 
 
-def chart_with_data(chart, df, name: str, container=None) -> None:
-    """An Altair chart (its menu saves PNG/SVG) and a button to download the data behind it as CSV."""
+PRESENT_KEY = "present"
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(PRESENT_KEY))
+
+
+def _for_screen(chart):
+    """In presentation mode: larger fonts everywhere in the chart."""
+    if not presenting():
+        return chart
+    return (
+        chart.configure_axis(labelFontSize=16, titleFontSize=18)
+        .configure_legend(labelFontSize=16, titleFontSize=17, symbolSize=160)
+        .configure_title(fontSize=20)
+        .configure_header(labelFontSize=17, titleFontSize=18)
+        .configure_text(fontSize=15)
+    )
+
+
+def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs):
+    """Draw an Altair chart (its toolbar saves PNG) with buttons for SVG and for its data as CSV.
+
+    The SVG is rendered by vl-convert only when its button is clicked. Extra keyword arguments go
+    to ``st.altair_chart`` (selections, for instance); its return value is returned.
+    """
     c = container or st
-    c.altair_chart(chart, width="content")
-    c.download_button(f"Data (CSV): {name}", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv", key=f"csv_{name}")
+    chart = _for_screen(chart)
+    out = c.altair_chart(chart, width=kwargs.pop("width", "content"), **kwargs)
+    if name:
+        left, right, _ = c.columns([1, 1, 4])
+
+        def svg():
+            import vl_convert
+
+            return vl_convert.vegalite_to_svg(chart.to_dict())
+
+        left.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=f"svg_{name}",
+                             help="The chart as SVG (PNG: the download icon above the chart)")
+        if df is not None:
+            right.download_button("CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
+                                  key=f"csv_{name}", help="The data behind the chart")
+    return out
+
+
+def chart_with_data(chart, df, name: str, container=None) -> None:
+    """A chart with its SVG and CSV download buttons (see ``show_chart``)."""
+    show_chart(chart, df, name, container)
