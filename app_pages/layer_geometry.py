@@ -56,6 +56,8 @@ right.caption("Error bars: the TwoNN estimate's asymptotic standard error, ID / 
               f"Overlaps: mean fraction of each sample's {k} nearest neighbours (itself excluded) shared with the labels "
               "or with the other layer. Duplicates removed before the ID, per layer:")
 right.dataframe(prof[["model", "layer", "width", "id", "duplicates"]], hide_index=True, height=220)
+for _, r in prof[prof["note"] != ""].iterrows():
+    st.warning(f"{r['model']}, layer {r['layer']}: {r['note']}")
 
 if len(frames) == 2:
     st.subheader("A vs B: which layers share neighbourhoods?")

@@ -23,7 +23,7 @@ import torch
 from safetensors.numpy import load as np_load
 from safetensors.numpy import save as np_save
 
-from explorer.io import atomic_write_bytes
+from explorer.io import atomic_write_bytes, remove_stale_tmp
 
 CACHE_FORMAT = 1
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -67,6 +67,8 @@ class DiskCache:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.max_bytes = int(max_bytes)
         self._lock = threading.Lock()
+        if self.root.is_dir():  # leftovers of writers killed mid-write (never read: not *.safetensors)
+            remove_stale_tmp(self.root, "*/.*.tmp")
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.safetensors"

@@ -142,6 +142,7 @@ def word_scatter(df: pd.DataFrame, kinds: dict[str, str]) -> alt.FacetChart:
 
 def depth_curves(df: pd.DataFrame, value: str, title: str, err: str | None = None, color: str | None = None) -> alt.LayerChart:
     """A quantity against layer depth (the input is depth 0), optionally with error bars and a colour per model."""
+    df = df.dropna(subset=[value])  # a layer where the quantity is undefined is left out, never drawn as NaN
     enc = {"x": alt.X("depth:O", title="layer depth (0 = input)"), "y": alt.Y(f"{value}:Q", title=title)}
     tooltip = ["layer:N", "depth:O", alt.Tooltip(f"{value}:Q", format=".3f")]
     if color:

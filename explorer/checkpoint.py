@@ -17,10 +17,11 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from explorer.io import atomic_write_bytes, sha256_bytes
+from explorer.io import atomic_write_bytes, remove_stale_tmp, sha256_bytes
 from explorer.models import arch_info, build_model
 
 FORMAT = "latent-explorer/checkpoint-1"
+ORPHAN_AGE_S = 60
 REQUIRED = ("format", "name", "arch", "hparams", "dataset", "seed", "sha256")
 
 
@@ -183,17 +184,25 @@ def list_checkpoints(*dirs: Path | str) -> tuple[list[Checkpoint], list[tuple[Pa
         d = Path(d)
         if not d.is_dir():
             continue
+        remove_stale_tmp(d)  # a save killed mid-write leaves only a temporary file, never a checkpoint
         for p in sorted(d.glob("*.json")):
             try:
                 ck = read_sidecar(p)
             except CheckpointError as exc:
                 problems.append((p, str(exc)))
                 continue
-            if ck.sha256 in seen:
+            if ck.name in seen:  # the pickers go by name: the first folder wins, the other is reported
+                problems.append((p, f"{p.name}: another checkpoint named {ck.name!r} is listed already; rename one"))
                 continue
-            seen.add(ck.sha256)
+            seen.add(ck.name)
             found.append(ck)
         for w in sorted(d.glob("*.safetensors")):
-            if not w.with_suffix(".json").exists():
+            if w.with_suffix(".json").exists():
+                continue
+            try:  # the sidecar follows its weights within milliseconds; an old orphan is a killed save
+                if time.time() - w.stat().st_mtime > ORPHAN_AGE_S:
+                    w.unlink()
+                    problems.append((w, f"{w.name}: removed weights without a sidecar, left by an interrupted save"))
+            except OSError:
                 problems.append((w, f"{w.name}: weights without a sidecar (an interrupted save?)"))
     return found, problems

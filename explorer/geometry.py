@@ -14,32 +14,42 @@ from explorer.intrinsic_dim import twonn
 from explorer.neighborhoods import check_points, knn, overlap_of_indices
 
 
-def neighbour_tables(layers: dict, k: int) -> dict[str, torch.Tensor]:
-    return {name: knn(check_points(v, k, f"layer {name}"), k, distances=False, check=False)[1] for name, v in layers.items()}
+def neighbour_tables(layers: dict, k: int) -> dict[str, torch.Tensor | None]:
+    """Each layer's k-NN index table; None for a layer where neighbourhoods are undefined."""
+    out = {}
+    for name, v in layers.items():
+        try:
+            out[name] = knn(check_points(v, k, f"layer {name}"), k, distances=False, check=False)[1]
+        except ValueError:
+            out[name] = None
+    return out
 
 
 def layer_profile(layers: dict, labels, k: int = 10, tables: dict | None = None) -> pd.DataFrame:
     """One row per layer: depth, width, TwoNN ID with its standard error, duplicates removed,
-    overlap of the neighbourhoods with the labels, and with the previous layer's neighbourhoods."""
+    overlap of the neighbourhoods with the labels, and with the previous layer's neighbourhoods.
+
+    A layer where the analysis is undefined (NaN values, fewer than 3 distinct points) gets
+    missing values and the reason in ``note``; the other layers are unaffected.
+    """
     tables = tables or neighbour_tables(layers, k)
     y = torch.as_tensor(np.asarray(labels))
     rows, prev = [], None
     for depth, (name, X) in enumerate(layers.items()):
         X = torch.as_tensor(X)
-        r = twonn(X)
+        row = {"depth": depth, "layer": name, "width": int(X.reshape(len(X), -1).shape[1]), "id": np.nan, "id stderr": np.nan,
+               "duplicates": np.nan, "label overlap": np.nan, "overlap with previous": np.nan, "note": ""}
         nn = tables[name]
-        rows.append(
-            {
-                "depth": depth,
-                "layer": name,
-                "width": int(X.reshape(len(X), -1).shape[1]),
-                "id": r.id,
-                "id stderr": r.stderr,
-                "duplicates": r.n_duplicates,
-                "label overlap": float((y.to(nn.device)[nn] == y.to(nn.device)[:, None]).double().mean()),
-                "overlap with previous": float(overlap_of_indices(prev, nn).mean()) if prev is not None else np.nan,
-            }
-        )
+        try:
+            r = twonn(X)
+            row.update({"id": r.id, "id stderr": r.stderr, "duplicates": r.n_duplicates})
+        except ValueError as exc:
+            row["note"] = str(exc)
+        if nn is not None:
+            row["label overlap"] = float((y.to(nn.device)[nn] == y.to(nn.device)[:, None]).double().mean())
+            if prev is not None:
+                row["overlap with previous"] = float(overlap_of_indices(prev, nn).mean())
+        rows.append(row)
         prev = nn
     return pd.DataFrame(rows)
 
@@ -49,5 +59,6 @@ def cross_overlap(tables_a: dict, tables_b: dict) -> pd.DataFrame:
     rows = []
     for i, (la, na) in enumerate(tables_a.items()):
         for j, (lb, nb) in enumerate(tables_b.items()):
-            rows.append({"depth A": i, "layer A": la, "depth B": j, "layer B": lb, "overlap": float(overlap_of_indices(na, nb.to(na.device)).mean())})
+            value = float(overlap_of_indices(na, nb.to(na.device)).mean()) if na is not None and nb is not None else np.nan
+            rows.append({"depth A": i, "layer A": la, "depth B": j, "layer B": lb, "overlap": value})
     return pd.DataFrame(rows)

@@ -41,3 +41,21 @@ def sha256_file(path: Path | str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def remove_stale_tmp(folder: Path | str, pattern: str = ".*.tmp", max_age_s: float = 3600) -> int:
+    """Delete temporary files left by writers that were killed (older than ``max_age_s``).
+
+    Younger ones may belong to a writer still at work in another process, so they stay.
+    """
+    import time
+
+    removed, now = 0, time.time()
+    for p in Path(folder).glob(pattern):
+        try:
+            if now - p.stat().st_mtime > max_age_s:
+                p.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
