@@ -11,7 +11,7 @@ from explorer.interpolation import barriers, check_interpolable, frames_2d, late
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import mirror_to_url, seed_from_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors, show_chart
+from explorer.ui.widgets import chart_with_data, friendly_errors, long_work, show_chart
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
@@ -87,14 +87,14 @@ with weight_tab:
 
     paths = {"naive": sb, "weight matching": aligned("weight"), "activation matching": aligned("activation")}
     splits = {"train": (train_probe.x, train_probe.y), "test": (probe.x, probe.y)}
-    bar = st.empty()
+    update, done = long_work("Loss and accuracy along the paths", "paths")
     with friendly_errors("Path evaluation failed"):
         curve = pd.concat([cached.memo_frame("path_curve", {"a": A.sha256, "b": B.sha256, "path": name, "dataset": sel.dataset,
                                                             "n": sel.probe, "alphas": alphas},
                                              lambda s=s, name=name: path_curve(mA, sa, s, splits, alphas,
-                                                                               lambda f: bar.progress(f, text=f"{name} path…")))
+                                                                               lambda f, name=name: update(f, f"{name} path")))
                            .assign(path=name) for name, s in paths.items()], ignore_index=True)
-    bar.empty()
+    done()
     left, right = st.columns(2)
     chart_with_data(charts.path_chart(curve, "loss"), curve, "path_loss", left)
     chart_with_data(charts.path_chart(curve, "accuracy"), curve, "path_accuracy", right)

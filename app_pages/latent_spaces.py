@@ -11,7 +11,7 @@ from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check,
 from explorer.retrieval import agreement, anchor_sweep
 from explorer.ui import cached
 from explorer.ui.state import mirror_to_url, synced
-from explorer.ui.widgets import friendly_errors, show_chart
+from explorer.ui.widgets import friendly_errors, long_work, show_chart
 from explorer.words import DEMO_WORDS, word_table
 
 sel = st.session_state["selection"]
@@ -69,7 +69,8 @@ with friendly_errors("Cannot compare these representations"):
 
     spaces = {"absA": (ZA, A, layer_a, "absolute"), "absB": (ZB, B, layer_b, "absolute"),
               "relA": (RA, A, layer_a, "relative"), "relB": (RB, B, layer_b, "relative")}
-    with st.spinner("Placing the four views in 2-D…"):
+    with st.spinner("UMAP: about 20–40 s for the first fit in this server process (numba compiles), then cached…"
+                    if view == "umap" else "Placing the four views in 2-D…"):
         xy = {k: coords(*v) for k, v in spaces.items()}
 
 df = pd.DataFrame({"id": probe.indices, "class": probe.y.numpy(), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
@@ -129,11 +130,11 @@ words_df = cached.peek("word_table", wparts)
 if words_df is None:
     est = 4 * int(w_seeds) * (int(n_words) / 20000) ** 2 * 2 + 5
     if st.button(f"Compute the word table (about {est:.0f} s on this machine; cached afterwards)", key="w_go"):
-        bar = st.progress(0.0, text="Loading the word spaces…")
+        update, done = long_work("Word table", "words")
         with friendly_errors("Word table failed"):
             words_df = cached.memo_frame("word_table", wparts, lambda: word_table(
-                int(n_words), 300, int(w_seeds), int(w_k), device=sel.device, progress=lambda f, t: bar.progress(f, text=t)))
-        bar.empty()
+                int(n_words), 300, int(w_seeds), int(w_k), device=sel.device, progress=update))
+        done()
 else:
     from explorer.cache import arrays_to_frame
 

@@ -9,7 +9,7 @@ from explorer.stitching import FAMILIES, grid_summary, stitched_outputs, stitchi
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import as_list, mirror_to_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors
+from explorer.ui.widgets import chart_with_data, friendly_errors, long_work
 from explorer.zoo import stitch_groups
 
 sel = st.session_state["selection"]
@@ -33,13 +33,13 @@ with zero_tab:
         mirror_to_url()
         rel_names, abs_names = groups[group]
 
-        def grid(names):
+        def grid(names, label):
             cks = [by_name[n] for n in names]
             parts = {"models": [c.sha256 for c in cks], "dataset": sel.dataset, "n": sel.probe}
-            bar = st.progress(0.0, text="Stitching every encoder with every decoder…")
+            update, done = long_work("Stitching every encoder with every decoder", f"zero_shot_{label}")
             df = cached.memo_frame("zero_shot", parts, lambda: zero_shot_grid(
-                [cached.model(c, sel.device) for c in cks], names, probe.x, probe.y, lambda f: bar.progress(f)))
-            bar.empty()
+                [cached.model(c, sel.device) for c in cks], names, probe.x, probe.y, update))
+            done()
             return df
 
         kind = by_name[rel_names[0]].kind
@@ -48,7 +48,7 @@ with zero_tab:
         cols = st.columns(2)
         for col, names, label in ((cols[0], rel_names, "relative"), (cols[1], abs_names, "absolute")):
             with col, friendly_errors(f"The {label} models cannot be stitched"):
-                g = grid(names)
+                g = grid(names, label)
                 chart_with_data(charts.grid_heatmap(g, metric, f"{label}: test {metric}", reverse=metric == "mse"), g, f"zero_shot_{label}")
                 s = grid_summary(g, metric)
                 st.markdown(f"unstitched **{s['unstitched'][0]:.4f} ± {s['unstitched'][1]:.4f}** · stitched (all i ≠ j) "
@@ -86,15 +86,14 @@ with trained_tab:
                  "rank": int(rank), "epochs": int(epochs)}
         done = cached.peek("stitching_penalties", parts) is not None
         if done or st.button("Train the stitches", type="primary", key="st_go"):
-            st.button("Cancel", key="st_cancel", help="Stops the training; nothing partial is kept.")
-            bar = st.progress(0.0, text="Fitting stitches…")
+            update, done = long_work("Fitting stitches", "stitches")
             anchor_x = train_split.x[torch.tensor(anchor_indices_for(sel.dataset, 300))]
             with friendly_errors("Stitching failed"):
                 mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
                 pen = cached.memo_frame("stitching_penalties", parts, lambda: stitching_penalties(
                     mA, mB, (train_probe.x, train_probe.y), (probe.x, probe.y), anchor_x, families, rank=int(rank),
-                    epochs=int(epochs), progress=lambda f, t: bar.progress(min(f, 1.0), text=t)))
-            bar.empty()
+                    epochs=int(epochs), progress=update))
+            done()
             chart_with_data(charts.penalty_chart(pen), pen, "stitching_penalty")
             table = pen.pivot_table(index="family", columns="layer", values="parameters", sort=False)
             st.caption("Parameters per family and layer (a permutation counts only its positive scales):")

@@ -105,3 +105,18 @@ def test_presentation_mode_hides_the_sidebar(app):
         wait_idle(page)
         assert page.locator("section[data-testid='stSidebar']").is_visible()
         assert_clean(page)
+
+
+def test_long_training_shows_an_estimate_and_can_be_cancelled(app):
+    url, tmp = app
+    with browser_page() as page:
+        _open(page, f"{url}/?h_arch=mlp_clf&h_epochs=400", "Train a new model")
+        page.get_by_role("button", name="Train", exact=True).click()
+        bar = page.get_by_text("s left")
+        bar.first.wait_for(timeout=60_000)  # "… epoch 3, loss 0.21 — about 40 s left"
+        page.get_by_role("button", name="Cancel training").click()
+        wait_idle(page, 60_000)
+        page.get_by_text("Model zoo on digits").wait_for()
+        assert not any((tmp / "models").glob("*.json"))  # nothing saved for the unfinished model
+        assert page.get_by_text("s left").count() == 0
+        assert_clean(page)

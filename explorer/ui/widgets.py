@@ -23,16 +23,40 @@ def friendly_errors(what: str):
         st.stop()
 
 
+def _eta(t0: float, fraction: float) -> str:
+    if fraction <= 0.02:
+        return "estimating time…"
+    left = (time.perf_counter() - t0) / fraction * (1 - fraction)
+    return f"about {left:.0f} s left"
+
+
 def progress_callback(bar, label: str):
     """A train-style progress callback that draws ``bar`` with an estimate of the time left."""
     t0 = time.perf_counter()
 
     def update(p):
-        elapsed = time.perf_counter() - t0
-        left = elapsed / max(p.fraction, 1e-9) * (1 - p.fraction)
-        bar.progress(min(p.fraction, 1.0), text=f"{label}: epoch {p.epoch}, loss {p.loss:.4f} — about {left:.0f} s left")
+        bar.progress(min(p.fraction, 1.0), text=f"{label}: epoch {p.epoch}, loss {p.loss:.4f} — {_eta(t0, p.fraction)}")
 
     return update
+
+
+def long_work(label: str, key: str):
+    """A progress bar with a time-left estimate and a Cancel button, for work of more than a moment.
+
+    Returns ``(update, done)``: ``update(fraction, text="")`` draws the bar; ``done()`` removes both.
+    Clicking Cancel reruns the page, which stops the work at its next progress update (a rerun
+    interrupts the running script); nothing partial is cached, because results are stored only
+    when complete.
+    """
+    box = st.container()
+    bar = box.progress(0.0, text=f"{label}…")
+    box.button("Cancel", key=f"cancel_{key}", help="Stop this computation")
+    t0 = time.perf_counter()
+
+    def update(fraction: float, text: str = "") -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label}{': ' + text if text else ''} — {_eta(t0, fraction)}")
+
+    return update, box.empty
 
 
 PRESENT_KEY = "present"
