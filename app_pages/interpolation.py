@@ -11,12 +11,13 @@ from explorer.interpolation import barriers, check_interpolable, frames_2d, late
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import mirror_to_url, seed_from_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors, long_work, show_chart
+from explorer.ui.widgets import chart_with_data, friendly_errors, long_work, require_data, show_chart
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
-if not sel.probe or sel.model_a is None or sel.model_b is None:
-    st.info("Pick a dataset that is on disk and models A and B in the sidebar.")
+require_data(sel)
+if sel.model_a is None or sel.model_b is None:
+    st.info("Pick models A and B in the sidebar.")
     st.stop()
 A, B = sel.model_a, sel.model_b
 probe = cached.probe(sel.dataset, sel.probe)

@@ -11,7 +11,7 @@ from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check,
 from explorer.retrieval import agreement, anchor_sweep
 from explorer.ui import cached
 from explorer.ui.state import mirror_to_url, synced
-from explorer.ui.widgets import friendly_errors, long_work, show_chart
+from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
 from explorer.words import DEMO_WORDS, word_table
 
 sel = st.session_state["selection"]
@@ -20,9 +20,7 @@ st.caption(
     "Moschella et al. (ICLR 2023): a sample becomes its similarities to a set of anchor samples. Two trainings "
     "of one network differ by angle-preserving maps of their latent spaces; the relative view removes them."
 )
-if not sel.probe:
-    st.info(f"The {sel.dataset} files are not on disk (see the sidebar); pick another dataset or download it.")
-    st.stop()
+require_data(sel)
 if sel.model_a is None or sel.model_b is None:
     st.info("Pick model A and model B in the sidebar (train one on Home if the dataset has none).")
     st.stop()

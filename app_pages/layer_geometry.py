@@ -8,7 +8,7 @@ from explorer.geometry import cross_overlap, layer_profile, neighbour_tables
 from explorer.intrinsic_dim import twonn_scaling
 from explorer.ui import cached
 from explorer.ui.state import mirror_to_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors
+from explorer.ui.widgets import chart_with_data, friendly_errors, require_data
 
 sel = st.session_state["selection"]
 st.title("Layer geometry")
@@ -16,9 +16,7 @@ st.caption(
     "Intrinsic dimension by TwoNN (Facco et al. 2017) and neighbourhood overlap (Doimo et al. 2020) along the depth of a "
     "network, as in the talks of Ansuini and Cazzaniga: the ID rises then falls; the overlap shows where class information is encoded."
 )
-if not sel.probe:
-    st.info(f"The {sel.dataset} files are not on disk (see the sidebar).")
-    st.stop()
+require_data(sel)
 if sel.model_a is None:
     st.info("Pick model A in the sidebar (train one on Home if the dataset has none).")
     st.stop()

@@ -9,14 +9,12 @@ from explorer.stitching import FAMILIES, grid_summary, stitched_outputs, stitchi
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import as_list, mirror_to_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors, long_work
+from explorer.ui.widgets import chart_with_data, friendly_errors, long_work, require_data
 from explorer.zoo import stitch_groups
 
 sel = st.session_state["selection"]
 st.title("Stitching")
-if not sel.probe:
-    st.info(f"The {sel.dataset} files are not on disk (see the sidebar).")
-    st.stop()
+require_data(sel)
 probe = cached.probe(sel.dataset, sel.probe)
 by_name = {c.name: c for c in sel.checkpoints}
 zero_tab, trained_tab = st.tabs(["Zero-shot stitching", "Trained stitching layers"])

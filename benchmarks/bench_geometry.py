@@ -19,8 +19,10 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
+from common import timed  # noqa: E402
 from explorer.intrinsic_dim import twonn, twonn_scaling  # noqa: E402
 from explorer.neighborhoods import overlap  # noqa: E402
 
@@ -65,14 +67,6 @@ def peer(what: str, path: Path, extra: Path | None = None, repeat: int = 3) -> d
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def timed(fn, repeat: int = 3):
-    """(best time of ``repeat`` runs, result)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def gaussian(n: int, d: int = 10, D: int = 100, seed: int = 0) -> np.ndarray:

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import timed  # noqa: E402
 from explorer.alignment import apply_permutation, perm_spec, weight_matching  # noqa: E402
 from explorer.cache import DiskCache  # noqa: E402
 from explorer.checkpoint import load_checkpoint  # noqa: E402
@@ -23,10 +25,6 @@ from explorer.interpolation import barriers, frames_2d, path_curve, path_latents
 from explorer.zoo import ZOO_DIR  # noqa: E402
 
 
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
 
 
 def main():

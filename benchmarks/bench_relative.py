@@ -13,19 +13,14 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import timed  # noqa: E402
 from explorer.relative import relative_projection  # noqa: E402
 from explorer.words import word_table  # noqa: E402
 
 
-def timed(fn, repeat=1):
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 UMAP_SNIPPET = """

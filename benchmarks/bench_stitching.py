@@ -12,18 +12,16 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
+from common import timed  # noqa: E402
 from explorer.checkpoint import load_checkpoint  # noqa: E402
 from explorer.data import load_split  # noqa: E402
 from explorer.stitching import StitchData, fit_stitch, grid_summary, split_at, zero_shot_grid  # noqa: E402
 from explorer.zoo import ZOO_DIR  # noqa: E402
 
 
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
 
 
 def warm_rerun() -> float:

@@ -50,3 +50,14 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
     st.cache_resource.clear()
     cached._MEMORY.clear()
     return d
+
+
+def open_page(page: str | None = None, **params):
+    """Run the app in Streamlit's AppTest with ``params`` in the URL, then switch to ``page``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    return at.switch_page(page).run() if page else at

@@ -1,19 +1,13 @@
 """Streamlit AppTest of the app shell and the Home page."""
 
-from streamlit.testing.v1 import AppTest
-
 from explorer.zoo import ZOO_SPEC
-from tests.conftest import ROOT
+from tests.conftest import open_page
 
-APP = str(ROOT / "streamlit_app.py")
 N_DIGITS = sum(c.dataset == "digits" for c in ZOO_SPEC)  # models of the shipped zoo on digits
 
 
-def _app(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
+def _app(**params):
+    return open_page(None, **params)
 
 
 def _select(at, label):

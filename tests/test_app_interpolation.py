@@ -1,19 +1,10 @@
 """AppTest of the Interpolation page."""
 
-from streamlit.testing.v1 import AppTest
-
-from tests.conftest import ROOT
-
-APP = str(ROOT / "streamlit_app.py")
-PAGE = "app_pages/interpolation.py"
+from tests.conftest import open_page
 
 
-def _page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    return at.switch_page(PAGE).run()
+def _page(**params):
+    return open_page("app_pages/interpolation.py", **params)
 
 
 def test_weight_paths_for_two_digits_mlps(models_dir):

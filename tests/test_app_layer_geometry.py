@@ -1,20 +1,12 @@
 """AppTest of the Layer geometry page."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
-
-APP = str(ROOT / "streamlit_app.py")
-PAGE = "app_pages/layer_geometry.py"
+from tests.conftest import open_page
 
 
-def _page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    return at.switch_page(PAGE).run()
+def _page(**params):
+    return open_page("app_pages/layer_geometry.py", **params)
 
 
 def test_two_digits_classifiers(models_dir):

@@ -11,22 +11,13 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from streamlit.testing.v1 import AppTest
 
 from explorer.cache import DiskCache, cache_key
 from explorer.checkpoint import list_checkpoints, save_checkpoint
 from explorer.models import build_model
-from tests.conftest import ROOT
+from tests.conftest import ROOT, open_page
 
-APP = str(ROOT / "streamlit_app.py")
-
-
-def _page(page, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    return at.switch_page(page).run() if page else at
+_page = open_page
 
 
 def _copy_zoo_model(src_name, dst_dir, new_name):
