@@ -10,7 +10,7 @@ from explorer.alignment import activation_matching, apply_permutation, perm_spec
 from explorer.interpolation import barriers, check_interpolable, frames_2d, latent_strips, path_curve, path_latents
 from explorer.projection import pca_2d
 from explorer.ui import cached
-from explorer.ui.state import mirror_to_url, seed_from_url, synced
+from explorer.ui.state import as_bool, as_list, mirror_to_url, seed_from_url, synced
 from explorer.ui.widgets import chart_with_data, friendly_errors, long_work, require_data, show_chart
 
 sel = st.session_state["selection"]
@@ -43,9 +43,12 @@ with latent_tab:
             acts = cached.activations(A, sel.dataset, sel.probe, sel.device)
             xy = pca_2d(torch.from_numpy(acts[mA.bottleneck])).numpy()
             df = pd.DataFrame({"pos": np.arange(len(probe)), "x": xy[:, 0], "y": xy[:, 1], "class": probe.y.numpy()})
-            event = show_chart(charts.pickable_points(df), on_select="rerun", selection_mode="pick", key="li_pick")
+            event = show_chart(charts.pickable_points(df), df, "pick_points", on_select="rerun", selection_mode="pick", key="li_pick")
             picked = [p["pos"] for p in event.selection.get("pick", [])] if event and event.selection else []
+            seed_from_url("li_clicks", cast=as_list(int))  # the two picked samples travel in the URL too
             clicks = st.session_state.setdefault("li_clicks", [0, len(probe) - 1])
+            if len(clicks) != 2 or not all(0 <= c < len(probe) for c in clicks):
+                clicks[:] = [0, len(probe) - 1]
             if picked and picked[-1] != clicks[-1]:
                 clicks[:] = [clicks[-1], int(picked[-1])]
             i0, i1 = clicks
@@ -111,7 +114,7 @@ with weight_tab:
                   for name in ("naive", "weight matching")}
     allxy = np.concatenate([v.reshape(-1, 2) for v in coords.values()])
     domain = tuple(zip(allxy.min(0), allxy.max(0)))
-    st.toggle("Play", key="wi_play", help="Frames advance on their own")
+    synced(st.toggle, "Play", "wi_play", False, cast=as_bool, help="Frames advance on their own")
     seed_from_url("wi_frame", cast=int)  # a shared URL restores the frame too
 
     @st.fragment(run_every=0.7 if st.session_state.get("wi_play") else None)

@@ -67,8 +67,14 @@ with friendly_errors("Cannot compare these representations"):
 
     spaces = {"absA": (ZA, A, layer_a, "absolute"), "absB": (ZB, B, layer_b, "absolute"),
               "relA": (RA, A, layer_a, "relative"), "relB": (RB, B, layer_b, "relative")}
-    with st.spinner("UMAP: about 20–40 s for the first fit in this server process (numba compiles), then cached…"
-                    if view == "umap" else "Placing the four views in 2-D…"):
+    if view == "umap":  # seconds per view (the first fit in a process also compiles): progress and Cancel
+        update, done = long_work("UMAP of the four views (the first fit in a server process compiles for ~20 s)", "umap")
+        xy = {}
+        for i, (k, v) in enumerate(spaces.items()):
+            xy[k] = coords(*v)
+            update((i + 1) / len(spaces), f"{i + 1} of {len(spaces)}")
+        done()
+    else:
         xy = {k: coords(*v) for k, v in spaces.items()}
 
 df = pd.DataFrame({"id": probe.indices, "class": probe.y.numpy(), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})

@@ -74,3 +74,10 @@ def test_missing_dataset_is_explained_with_a_download_button(models_dir, tmp_pat
     assert any("not on disk" in e.value and "t10k-images-idx3-ubyte" in e.value for e in at.error)
     assert any("Download Fashion-MNIST" in b.label for b in at.button)
     assert any("not on disk" in i.value for i in at.info)
+
+
+def test_umap_views(models_dir):
+    at = _page(ls_view="umap", ls_anchors="50")
+    assert not at.exception and not at.error
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert spec.count("[umap]") == 4  # all four views placed by UMAP
