@@ -10,7 +10,7 @@ from explorer.projection import METHODS, project_2d
 from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check, relative_projection, select_anchors
 from explorer.retrieval import agreement, anchor_sweep
 from explorer.ui import cached
-from explorer.ui.state import mirror_to_url, synced
+from explorer.ui.state import as_bool, mirror_to_url, synced
 from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
 from explorer.words import DEMO_WORDS, word_table
 
@@ -39,7 +39,7 @@ max_anchors = min(500, len(probe))
 n_anchors = synced(c[3].number_input, "Number of anchors", "ls_anchors", min(300, max(1, len(probe) // 3)), cast=int,
                    min_value=1, max_value=max_anchors, help="Default 300, at most a third of the probe so most points are not anchors")
 similarity = synced(c[4].selectbox, "Similarity", "ls_similarity", "cosine", list(SIMILARITIES))
-center = synced(c[5].toggle, "Centre", "ls_center", False, cast=lambda v: v in ("1", "True", "true"), help="Subtract the anchor mean first")
+center = synced(c[5].toggle, "Centre", "ls_center", False, cast=as_bool, help="Subtract the anchor mean first")
 view = synced(c[6].selectbox, "2-D view", "ls_view", "native", ["native", "pca", "umap"],
               help="native: the coordinates of a 2-D layer (else PCA); UMAP takes ~20 s the first time, then it is cached")
 mirror_to_url()
@@ -56,8 +56,9 @@ with friendly_errors("Cannot compare these representations"):
     RB = relative_projection(ZB, ZB[idx.to(ZB.device)], similarity, center)
 
     def coords(Z, ck, layer, space):
-        parts = {"model": ck.sha256, "layer": layer, **probe_key, "method": view, "space": space, "anchors": anchor_parts,
-                 "similarity": similarity, "center": bool(center)}
+        parts = {"model": ck.sha256, "layer": layer, **probe_key, "method": view, "space": space}
+        if space == "relative":  # an absolute view does not depend on the anchors: changing them keeps it cached
+            parts.update(anchors=anchor_parts, similarity=similarity, center=bool(center))
 
         def compute():
             xy, method = project_2d(Z, view)
@@ -127,22 +128,19 @@ w = st.columns(4)
 n_words = synced(w[0].number_input, "Words", "w_words", 20000, cast=int, min_value=100, max_value=20000, step=1000)
 w_seeds = synced(w[1].number_input, "Seeds", "w_seeds", 10, cast=int, min_value=1, max_value=10)
 w_k = synced(w[2].number_input, "k", "w_k", 10, cast=int, min_value=1, max_value=50)
-centred = synced(w[3].toggle, "Centre each space", "w_centred", True, cast=lambda v: v in ("1", "True", "true"))
+centred = synced(w[3].toggle, "Centre each space", "w_centred", True, cast=as_bool)
 mirror_to_url()
 wparts = {"words": int(n_words), "anchors": 300, "seeds": int(w_seeds), "k": int(w_k)}
-words_df = cached.peek("word_table", wparts)
+words_df = cached.peek_frame("word_table", wparts)
 if words_df is None:
-    est = 4 * int(w_seeds) * (int(n_words) / 20000) ** 2 * 2 + 5
+    # measured: 170 s for 20k words and 10 seeds = 2 centrings x (absolute + 10 seeds) x 7.7 s; quadratic in words
+    est = 2 * (1 + int(w_seeds)) * 7.7 * (int(n_words) / 20000) ** 2 + 2
     if st.button(f"Compute the word table (about {est:.0f} s on this machine; cached afterwards)", key="w_go"):
         update, done = long_work("Word table", "words")
         with friendly_errors("Word table failed"):
             words_df = cached.memo_frame("word_table", wparts, lambda: word_table(
                 int(n_words), 300, int(w_seeds), int(w_k), device=sel.device, progress=update))
         done()
-else:
-    from explorer.cache import arrays_to_frame
-
-    words_df = arrays_to_frame(words_df)
 if words_df is not None:
     shown = words_df.copy()
     shown["centred"] = shown["centred"].map({False: "plain", True: "centred"})

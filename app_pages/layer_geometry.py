@@ -7,7 +7,7 @@ from explorer import charts
 from explorer.geometry import cross_overlap, layer_profile, neighbour_tables
 from explorer.intrinsic_dim import twonn_scaling
 from explorer.ui import cached
-from explorer.ui.state import mirror_to_url, synced
+from explorer.ui.state import as_bool, mirror_to_url, synced
 from explorer.ui.widgets import chart_with_data, friendly_errors, require_data
 
 sel = st.session_state["selection"]
@@ -23,7 +23,7 @@ if sel.model_a is None:
 A, B = sel.model_a, sel.model_b
 c = st.columns(3)
 k = synced(c[0].number_input, "k (neighbours)", "g_k", 10, cast=int, min_value=1, max_value=max(1, sel.probe - 1))
-compare = synced(c[1].toggle, "Compare with model B", "g_compare", True, cast=lambda v: v in ("1", "True", "true"))
+compare = synced(c[1].toggle, "Compare with model B", "g_compare", True, cast=as_bool)
 mirror_to_url()
 probe_key = {"dataset": sel.dataset, "n": sel.probe}
 

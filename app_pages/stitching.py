@@ -5,7 +5,7 @@ import torch
 
 from explorer import charts
 from explorer.data import load_split
-from explorer.stitching import FAMILIES, grid_summary, stitched_outputs, stitching_penalties, zero_shot_grid
+from explorer.stitching import FAMILIES, check_stitchable, grid_summary, stitched_outputs, stitching_penalties, zero_shot_grid
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import as_list, mirror_to_url, synced
@@ -69,9 +69,10 @@ with trained_tab:
     st.caption("Model A up to a layer, a stitch, then model B after that layer; A and B frozen, only the stitch is fitted "
                "(Bansal et al. 2021; Godfrey et al. 2022). Penalty = accuracy(B) − accuracy(stitched) on the test probe.")
     A, B = sel.model_a, sel.model_b
-    ok = A is not None and B is not None and A.kind == "clf" and not A.relative and A.arch == B.arch and A.arch in ("mlp_clf", "cnn_clf")
-    if not ok:
-        st.info("Pick two absolute classifiers of one architecture (MLP or CNN classifiers of the zoo) as A and B.")
+    try:
+        check_stitchable(A, B)
+    except ValueError as exc:
+        st.info(f"These two models cannot be stitched layer by layer: {exc}.")
     else:
         c = st.columns(3)
         families = synced(c[0].multiselect, "Families", "st_families", list(FAMILIES), list(FAMILIES), cast=as_list())

@@ -38,4 +38,4 @@ def test_trained_stitches_per_layer(models_dir):
 def test_models_that_cannot_be_stitched_get_a_message(models_dir):
     at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0")
     assert not at.exception
-    assert any("two absolute classifiers of one architecture" in i.value for i in at.info)
+    assert any("two absolute classifiers of one architecture" in i.value and "A is mlp_clf and B is cnn_clf" in i.value for i in at.info)

@@ -117,6 +117,14 @@ def peek(fn: str, parts: dict) -> dict[str, np.ndarray] | None:
     return disk_cache().get(cache_key(fn, **parts))
 
 
+def peek_frame(fn: str, parts: dict):
+    """Like ``peek`` for a value stored by ``memo_frame``."""
+    from explorer.cache import arrays_to_frame
+
+    value = peek(fn, parts)
+    return None if value is None else arrays_to_frame(value)
+
+
 def memo_frame(fn: str, parts: dict, compute):
     """Like ``memo`` for a function returning a DataFrame."""
     from explorer.cache import arrays_to_frame, frame_to_arrays
