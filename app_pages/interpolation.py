@@ -11,7 +11,7 @@ from explorer.interpolation import barriers, check_interpolable, frames_2d, late
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import as_bool, as_list, mirror_to_url, seed_from_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors, long_work, require_data, show_chart
+from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
@@ -100,8 +100,8 @@ with weight_tab:
                            .assign(path=name) for name, s in paths.items()], ignore_index=True)
     done()
     left, right = st.columns(2)
-    chart_with_data(charts.path_chart(curve, "loss"), curve, "path_loss", left)
-    chart_with_data(charts.path_chart(curve, "accuracy"), curve, "path_accuracy", right)
+    show_chart(charts.path_chart(curve, "loss"), curve, "path_loss", left)
+    show_chart(charts.path_chart(curve, "accuracy"), curve, "path_accuracy", right)
     st.dataframe(barriers(curve).style.format({"loss barrier": "{:.4f}", "accuracy barrier": "{:.4f}"}), hide_index=True)
 
     st.subheader("The latent space along the path")

@@ -8,7 +8,7 @@ from explorer.geometry import cross_overlap, layer_profile, neighbour_tables
 from explorer.intrinsic_dim import twonn_scaling
 from explorer.ui import cached
 from explorer.ui.state import as_bool, mirror_to_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors, require_data
+from explorer.ui.widgets import friendly_errors, require_data, show_chart
 
 sel = st.session_state["selection"]
 st.title("Layer geometry")
@@ -45,10 +45,10 @@ with friendly_errors("Layer geometry failed"), st.spinner("Intrinsic dimension a
         frames.append(prof_b)
 prof = pd.concat(frames, ignore_index=True)
 left, right = st.columns(2)
-chart_with_data(charts.depth_curves(prof, "id", "TwoNN intrinsic dimension", err="id stderr", color="model"), prof, "intrinsic_dimension", left)
-chart_with_data(charts.depth_curves(prof, "label overlap", f"overlap with the labels (k={k})", color="model"), prof, "label_overlap", right)
+show_chart(charts.depth_curves(prof, "id", "TwoNN intrinsic dimension", err="id stderr", color="model"), prof, "intrinsic_dimension", left)
+show_chart(charts.depth_curves(prof, "label overlap", f"overlap with the labels (k={k})", color="model"), prof, "label_overlap", right)
 left, right = st.columns(2)
-chart_with_data(charts.depth_curves(prof.dropna(subset=["overlap with previous"]), "overlap with previous",
+show_chart(charts.depth_curves(prof.dropna(subset=["overlap with previous"]), "overlap with previous",
                                     "overlap with the previous layer", color="model"), prof, "consecutive_overlap", left)
 right.caption("Error bars: the TwoNN estimate's asymptotic standard error, ID / sqrt(points in the fit). "
               f"Overlaps: mean fraction of each sample's {k} nearest neighbours (itself excluded) shared with the labels "
@@ -66,8 +66,8 @@ if len(frames) == 2:
             neighbour_tables({n: cached.as_tensor(v, sel.device) for n, v in acts_b.items()}, int(k))))
     same = cross[cross["depth A"] == cross["depth B"]].rename(columns={"depth A": "depth", "layer A": "layer"})
     left, right = st.columns(2)
-    chart_with_data(charts.depth_curves(same, "overlap", "overlap A vs B at the same depth"), same, "overlap_same_depth", left)
-    chart_with_data(charts.overlap_heatmap(cross), cross, "overlap_all_layer_pairs", right)
+    show_chart(charts.depth_curves(same, "overlap", "overlap A vs B at the same depth"), same, "overlap_same_depth", left)
+    show_chart(charts.overlap_heatmap(cross), cross, "overlap_all_layer_pairs", right)
 
 st.subheader("Decimation: the ID across scales")
 names = list(acts_a)
@@ -76,6 +76,6 @@ mirror_to_url()
 with friendly_errors("Decimation failed"), st.spinner("TwoNN on 1, 2, 4, … random parts of the probe…"):
     dec = cached.memo_frame("twonn_scaling", {"model": A.sha256, **probe_key, "layer": layer},
                             lambda: twonn_scaling(cached.as_tensor(acts_a[layer], sel.device)).frame())
-chart_with_data(charts.decimation_chart(dec), dec, "decimation")
+show_chart(charts.decimation_chart(dec), dec, "decimation")
 st.caption("Each point splits the probe into 2^j random parts and averages their TwoNN IDs; fewer points per part "
            "means larger neighbour distances, a coarser scale. A plateau marks a trustworthy ID.")

@@ -9,7 +9,7 @@ from explorer.stitching import FAMILIES, check_stitchable, grid_summary, stitche
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import as_list, mirror_to_url, synced
-from explorer.ui.widgets import chart_with_data, friendly_errors, long_work, require_data
+from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
 from explorer.zoo import stitch_groups
 
 sel = st.session_state["selection"]
@@ -47,7 +47,7 @@ with zero_tab:
         for col, names, label in ((cols[0], rel_names, "relative"), (cols[1], abs_names, "absolute")):
             with col, friendly_errors(f"The {label} models cannot be stitched"):
                 g = grid(names, label)
-                chart_with_data(charts.grid_heatmap(g, metric, f"{label}: test {metric}", reverse=metric == "mse"), g, f"zero_shot_{label}")
+                show_chart(charts.grid_heatmap(g, metric, f"{label}: test {metric}", reverse=metric == "mse"), g, f"zero_shot_{label}")
                 s = grid_summary(g, metric)
                 st.markdown(f"unstitched **{s['unstitched'][0]:.4f} ± {s['unstitched'][1]:.4f}** · stitched (all i ≠ j) "
                             f"**{s['stitched'][0]:.4f} ± {s['stitched'][1]:.4f}**")
@@ -93,7 +93,7 @@ with trained_tab:
                     mA, mB, (train_probe.x, train_probe.y), (probe.x, probe.y), anchor_x, families, rank=int(rank),
                     epochs=int(epochs), progress=update))
             done()
-            chart_with_data(charts.penalty_chart(pen), pen, "stitching_penalty")
+            show_chart(charts.penalty_chart(pen), pen, "stitching_penalty")
             table = pen.pivot_table(index="family", columns="layer", values="parameters", sort=False)
             st.caption("Parameters per family and layer (a permutation counts only its positive scales):")
             st.dataframe(table, width="stretch")

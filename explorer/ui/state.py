@@ -29,9 +29,6 @@ class Selection:
     model_b: Checkpoint | None
     checkpoints: tuple[Checkpoint, ...]
 
-    def by_name(self, name: str) -> Checkpoint | None:
-        return next((c for c in self.checkpoints if c.name == name), None)
-
 
 def seed_from_url(key: str, options=None, cast=str) -> None:
     """Before a widget is created: take its value from the URL once per session, if valid."""

@@ -104,11 +104,6 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     return out
 
 
-def chart_with_data(chart, df, name: str, container=None) -> None:
-    """A chart with its SVG and CSV download buttons (see ``show_chart``)."""
-    show_chart(chart, df, name, container)
-
-
 def require_data(sel) -> None:
     """Stop the page with a hint when the chosen dataset's files are not on disk."""
     if not sel.probe:
