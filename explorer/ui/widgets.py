@@ -71,8 +71,8 @@ def _for_screen(chart):
     if not presenting():
         return chart
     return (
-        chart.configure_axis(labelFontSize=16, titleFontSize=18)
-        .configure_legend(labelFontSize=16, titleFontSize=17, symbolSize=160)
+        chart.configure_axis(labelFontSize=15, titleFontSize=17, titleLimit=2000, labelLimit=400)
+        .configure_legend(labelFontSize=15, titleFontSize=16, symbolSize=160, labelLimit=600)
         .configure_title(fontSize=20)
         .configure_header(labelFontSize=17, titleFontSize=18)
         .configure_text(fontSize=15)
@@ -85,9 +85,16 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     The SVG is rendered by vl-convert only when its button is clicked. Extra keyword arguments go
     to ``st.altair_chart`` (selections, for instance); its return value is returned.
     """
+    import altair as alt
+
     c = container or st
+    # when presenting, a single chart (not a grid of panels) takes the whole width
+    single = isinstance(chart, (alt.Chart, alt.LayerChart))
+    width = kwargs.pop("width", "stretch" if presenting() and single else "content")
+    if presenting() and single:
+        chart = chart.properties(height=380)  # room for the larger axis titles
     chart = _for_screen(chart)
-    out = c.altair_chart(chart, width=kwargs.pop("width", "content"), **kwargs)
+    out = c.altair_chart(chart, width=width, **kwargs)
     if name:
         left, right, _ = c.columns([1, 1, 4])
 
