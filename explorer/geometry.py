@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from explorer.intrinsic_dim import twonn
-from explorer.neighborhoods import check_points, knn, overlap_of_indices
+from explorer.neighborhoods import check_points, knn, label_overlap_of_indices, overlap_of_indices
 
 
 def neighbour_tables(layers: dict, k: int) -> dict[str, torch.Tensor | None]:
@@ -33,7 +33,6 @@ def layer_profile(layers: dict, labels, k: int = 10, tables: dict | None = None)
     missing values and the reason in ``note``; the other layers are unaffected.
     """
     tables = tables or neighbour_tables(layers, k)
-    y = torch.as_tensor(np.asarray(labels))
     rows, prev = [], None
     for depth, (name, X) in enumerate(layers.items()):
         X = torch.as_tensor(X)
@@ -46,7 +45,7 @@ def layer_profile(layers: dict, labels, k: int = 10, tables: dict | None = None)
         except ValueError as exc:
             row["note"] = str(exc)
         if nn is not None:
-            row["label overlap"] = float((y.to(nn.device)[nn] == y.to(nn.device)[:, None]).double().mean())
+            row["label overlap"] = label_overlap_of_indices(nn, labels)
             if prev is not None:
                 row["overlap with previous"] = float(overlap_of_indices(prev, nn).mean())
         rows.append(row)

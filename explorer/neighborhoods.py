@@ -106,7 +106,11 @@ def label_overlap(X, labels, k: int = 10, class_weighted: bool = False) -> float
     ``class_weighted`` averages the per-class means instead (each class counts equally, as DADApy
     does when asked to weight by class), which matters for unbalanced labels.
     """
-    _, nn = knn(X, k, distances=False)
+    return label_overlap_of_indices(knn(X, k, distances=False)[1], labels, class_weighted)
+
+
+def label_overlap_of_indices(nn: torch.Tensor, labels, class_weighted: bool = False) -> float:
+    """``label_overlap`` from a neighbour-index table [N, k] already computed."""
     y = torch.as_tensor(np.asarray(labels), device=nn.device)
     if len(y) != len(nn):
         raise ValueError(f"{len(y)} labels for {len(nn)} samples")
@@ -114,17 +118,3 @@ def label_overlap(X, labels, k: int = 10, class_weighted: bool = False) -> float
     if not class_weighted:
         return float(per.mean())
     return float(torch.stack([per[y == c].mean() for c in torch.unique(y)]).mean())
-
-
-def overlap_matrix(layers_a: dict, layers_b: dict, k: int = 10) -> np.ndarray:
-    """Neighbourhood overlap of every layer of A with every layer of B: [len(A), len(B)].
-
-    Each layer's neighbour table is computed once and reused for all pairs.
-    """
-    na = [knn(v, k, distances=False)[1] for v in layers_a.values()]
-    nb = na if layers_b is layers_a else [knn(v, k, distances=False)[1] for v in layers_b.values()]
-    out = np.zeros((len(na), len(nb)))
-    for i, x in enumerate(na):
-        for j, y in enumerate(nb):
-            out[i, j] = float(overlap_of_indices(x, y.to(x.device)).mean())
-    return out
