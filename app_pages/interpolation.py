@@ -6,8 +6,8 @@ import streamlit as st
 import torch
 
 from explorer import charts
-from explorer.alignment import activation_matching, apply_permutation, perm_spec, weight_matching
-from explorer.interpolation import barriers, check_interpolable, frames_2d, latent_strips, path_curve, path_latents
+from explorer.alignment import activation_matching, apply_permutation, check_pair, perm_spec, weight_matching
+from explorer.interpolation import barriers, frames_2d, latent_strips, path_curve, path_latents
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import as_bool, as_list, mirror_to_url, seed_from_url, synced
@@ -72,7 +72,7 @@ with weight_tab:
                "assignment per layer, alternating until nothing changes) or activation matching (correlation on the "
                "train probe). The zoo's MLP and CNN have no batch norm, so no statistics need resetting.")
     with friendly_errors("These two models cannot be interpolated"):
-        check_interpolable(A, B)
+        check_pair(A, B, "weight interpolation")
     n_alpha = synced(st.number_input, "Points on the path", "wi_points", 25, cast=int, min_value=3, max_value=101)
     mirror_to_url()
     mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)

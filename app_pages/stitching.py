@@ -4,8 +4,9 @@ import streamlit as st
 import torch
 
 from explorer import charts
+from explorer.alignment import check_pair
 from explorer.data import load_split
-from explorer.stitching import FAMILIES, check_stitchable, grid_summary, stitched_outputs, stitching_penalties, zero_shot_grid
+from explorer.stitching import FAMILIES, grid_summary, stitched_outputs, stitching_penalties, zero_shot_grid
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import as_list, mirror_to_url, synced
@@ -70,7 +71,7 @@ with trained_tab:
                "(Bansal et al. 2021; Godfrey et al. 2022). Penalty = accuracy(B) − accuracy(stitched) on the test probe.")
     A, B = sel.model_a, sel.model_b
     try:
-        check_stitchable(A, B)
+        check_pair(A, B, "trained stitching")
     except ValueError as exc:
         st.info(f"These two models cannot be stitched layer by layer: {exc}.")
     else:

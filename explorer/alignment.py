@@ -20,6 +20,21 @@ from scipy.optimize import linear_sum_assignment
 SUPPORTED = ("mlp_clf", "cnn_clf")
 
 
+def check_pair(ck_a, ck_b, purpose: str) -> None:
+    """A clear error unless checkpoints A and B are two seeds of one supported classifier on one dataset
+    (what weight interpolation and trained stitching both need)."""
+    if ck_a is None or ck_b is None:
+        raise ValueError("pick model A and model B")
+    if ck_a.dataset != ck_b.dataset:
+        raise ValueError(f"A is trained on {ck_a.dataset} and B on {ck_b.dataset}: pick two models of one dataset")
+    if ck_a.arch != ck_b.arch or ck_a.arch not in SUPPORTED:
+        differ = "they differ in architecture; " if ck_a.arch != ck_b.arch else ""
+        raise ValueError(f"{purpose} joins two absolute classifiers of one architecture (it supports {', '.join(SUPPORTED)}); "
+                         f"{differ}A is {ck_a.arch} and B is {ck_b.arch}")
+    if ck_a.meta["hparams"] != ck_b.meta["hparams"]:
+        raise ValueError("A and B differ in architecture (their hyperparameters): pick two seeds of one architecture")
+
+
 @dataclass(frozen=True)
 class Axis:
     perm: str

@@ -17,6 +17,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from explorer.train import predict
+
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
     """[steps, D]: z0 to z1 on a straight line, end points included."""
@@ -42,16 +44,11 @@ def interpolate_states(sa: dict, sb: dict, alpha: float) -> dict:
     return {k: ((1 - alpha) * sa[k].double() + alpha * sb[k].double()).to(sa[k].dtype) if sa[k].is_floating_point() else sa[k] for k in sa}
 
 
-@torch.no_grad()
-def _evaluate(model, x, y, batch: int = 4096) -> tuple[float, float]:
-    dev = next(model.parameters()).device
-    loss = correct = 0.0
-    for i in range(0, len(x), batch):
-        out = model(x[i : i + batch].to(dev))
-        yb = y[i : i + batch].to(dev)
-        loss += float(F.cross_entropy(out, yb, reduction="sum"))
-        correct += float((out.argmax(1) == yb).sum())
-    return loss / len(x), correct / len(x)
+def _evaluate(model, x, y) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of a classifier on (x, y)."""
+    out = predict(model, x).double()
+    y = y.to(out.device)
+    return float(F.cross_entropy(out, y)), float((out.argmax(1) == y).double().mean())
 
 
 def path_curve(
@@ -135,14 +132,3 @@ def latent_strips(model_a, x0: torch.Tensor, x1: torch.Tensor, steps: int, model
         out["A → B (relative)"] = model_b.readout(lerp(r[0], r[1], steps).to(next(model_b.parameters()).device))
     return {k: v.cpu() for k, v in out.items()}
 
-
-def check_interpolable(ck_a, ck_b) -> None:
-    """A clear error unless two checkpoints can be interpolated in weight space."""
-    from explorer.alignment import SUPPORTED
-
-    if ck_a.dataset != ck_b.dataset:
-        raise ValueError(f"A is trained on {ck_a.dataset} and B on {ck_b.dataset}: pick two models of one dataset")
-    if ck_a.arch != ck_b.arch or ck_a.meta["hparams"] != ck_b.meta["hparams"]:
-        raise ValueError(f"A ({ck_a.arch}) and B ({ck_b.arch}) differ in architecture: pick two seeds of one architecture")
-    if ck_a.arch not in SUPPORTED:
-        raise ValueError(f"weight interpolation with alignment supports {', '.join(SUPPORTED)}; A and B are {ck_a.arch}")

@@ -100,19 +100,6 @@ def grid_summary(grid: pd.DataFrame, metric: str) -> dict[str, tuple[float, floa
 # ---------------------------------------------------------------- trained stitching
 
 
-def check_stitchable(ck_a, ck_b) -> None:
-    """A clear error unless two checkpoints can be joined by trained stitching layers."""
-    if ck_a is None or ck_b is None:
-        raise ValueError("pick model A and model B")
-    if ck_a.dataset != ck_b.dataset:
-        raise ValueError(f"A is trained on {ck_a.dataset} and B on {ck_b.dataset}: pick two models of one dataset")
-    if ck_a.arch != ck_b.arch or ck_a.arch not in ("mlp_clf", "cnn_clf"):
-        raise ValueError(f"trained stitching joins two absolute classifiers of one architecture (MLP or CNN); "
-                         f"A is {ck_a.arch} and B is {ck_b.arch}")
-    if ck_a.meta["hparams"].get("hidden") != ck_b.meta["hparams"].get("hidden"):
-        raise ValueError("A and B have different layer widths: pick two seeds of one architecture")
-
-
 def stitch_layers(model) -> list[str]:
     """The hidden layers of a classifier where a stitch can go (post-activation / post-pool outputs)."""
     if model.kind != "clf" or model.is_relative:

@@ -6,12 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.alignment import activation_matching, apply_permutation, perm_spec, weight_matching
+from explorer.alignment import activation_matching, apply_permutation, check_pair, perm_spec, weight_matching
 from explorer.charts import animation_gif
 from explorer.checkpoint import load_checkpoint, read_sidecar
 from explorer.data import load_split
 from explorer.interpolation import (
-    barriers, check_interpolable, frames_2d, latent_strips, lerp, path_curve, path_latents, slerp,
+    barriers, frames_2d, latent_strips, lerp, path_curve, path_latents, slerp,
 )
 from explorer.zoo import ZOO_DIR
 
@@ -124,11 +124,11 @@ def test_latent_strips_and_cross_model_decoding():
 
 def test_bad_pairs_are_refused_with_a_reason():
     with pytest.raises(ValueError, match="differ in architecture"):
-        check_interpolable(read_sidecar(ZOO_DIR / "digits-mlp_clf-s0.json"), read_sidecar(ZOO_DIR / "digits-cnn_clf-s0.json"))
+        check_pair(read_sidecar(ZOO_DIR / "digits-mlp_clf-s0.json"), read_sidecar(ZOO_DIR / "digits-cnn_clf-s0.json"), "weight interpolation")
     with pytest.raises(ValueError, match="trained on digits and B on mnist"):
-        check_interpolable(read_sidecar(ZOO_DIR / "digits-mlp_clf-s0.json"), read_sidecar(ZOO_DIR / "mnist-mlp_clf-s0.json"))
+        check_pair(read_sidecar(ZOO_DIR / "digits-mlp_clf-s0.json"), read_sidecar(ZOO_DIR / "mnist-mlp_clf-s0.json"), "weight interpolation")
     with pytest.raises(ValueError, match="supports"):
-        check_interpolable(read_sidecar(ZOO_DIR / "digits-vae-l16-s0.json"), read_sidecar(ZOO_DIR / "digits-vae-l16-s1.json"))
+        check_pair(read_sidecar(ZOO_DIR / "digits-vae-l16-s0.json"), read_sidecar(ZOO_DIR / "digits-vae-l16-s1.json"), "weight interpolation")
 
 
 def test_animation_frames_share_axes_and_the_gif_has_every_frame():
