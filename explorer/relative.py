@@ -141,9 +141,7 @@ def _kmeans_medoids(X: np.ndarray, n: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=n, n_init=1, random_state=seed).fit(X)
-    d = ((X[:, None, :] - km.cluster_centers_[None, :, :]) ** 2).sum(-1) if len(X) * n < 2e7 else None
-    if d is None:
-        d = torch.cdist(torch.from_numpy(X), torch.from_numpy(km.cluster_centers_.astype(np.float32))).numpy() ** 2
+    d = torch.cdist(torch.from_numpy(X), torch.from_numpy(km.cluster_centers_.astype(np.float32))).numpy() ** 2
     rows, cols = linear_sum_assignment(d)  # one distinct real sample per centroid, nearest overall
     return rows[np.argsort(cols)].astype(np.int64)
 
