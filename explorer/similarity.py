@@ -1,0 +1,449 @@
+"""Representation similarity of two layers seen on the same samples.
+
+Every measure takes X [N, D1] and Y [N, D2] (rows are the same N samples, on CPU or CUDA) and
+returns a similarity in [0, 1], 1 when Y equals X up to the measure's group of transformations:
+
+* ``cka`` (Kornblith et al., ICML 2019): centred kernel alignment. ``kernel="linear"`` works in
+  feature space, ``||X^T Y||_F^2 / (||X^T X||_F ||Y^T Y||_F)``, so it costs O(N D^2) rather than
+  O(N^2 D); invariant to rotations and isotropic scaling. ``kernel="rbf"`` uses
+  ``exp(-d^2 / (2 sigma^2))`` with ``sigma^2 = fraction^2 x median squared distance``.
+  ``debiased=True`` replaces HSIC by its unbiased estimator (Song et al., JMLR 2012), written as
+  the inner product of U-centred Gram matrices; it is about 0 for independent data, and can be
+  slightly negative.
+* ``procrustes``: orthogonal Procrustes on centred, unit-Frobenius data, ``s = ||X^T Y||_*``
+  (the nuclear norm), 1 exactly when Y is a rotation of X up to scale; ``form="distance"`` gives
+  ``1 - s``, ``form="angle"`` the angular distance ``arccos(s)`` (Williams et al. 2021).
+* ``relu_procrustes`` and ``relu_cka`` (Godfrey et al., NeurIPS 2022): invariant to the ReLU
+  intertwiner group, permutations times positive scalings of the units, and not to rotations.
+  Both first centre each unit and divide it by its norm over the samples, which removes positive
+  scaling (a dead unit, all zero, stays zero). ``relu_procrustes`` then finds the best matching
+  of units (``scipy.optimize.linear_sum_assignment`` on the unit correlations); ``relu_cka`` uses
+  a kernel that is invariant to permuting units: ``max_u x_u x'_u`` (not positive semi-definite,
+  as the authors remark), or the positive-definite Laplace kernel ``exp(-||x - x'||_1 / sigma)``.
+
+Values accumulate in float64: a float32 Gram matrix of 10k x 512 activations loses about 2% of
+linear CKA to cancellation. ``similarity_matrix`` compares every layer of one model with every
+layer of another, preparing each layer once (centring, norms, Gram matrices) and reusing it for
+every pair.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.optimize import linear_sum_assignment
+
+# name -> (label, short description); the page's choices
+MEASURES: dict[str, tuple[str, str]] = {
+    "cka_linear": ("Linear CKA", "invariant to rotations and isotropic scaling"),
+    "cka_rbf": ("RBF CKA", "Gaussian kernel, bandwidth from the median distance"),
+    "procrustes": ("Orthogonal Procrustes", "nuclear norm of X^T Y on centred, unit-norm data"),
+    "relu_procrustes": ("G_ReLU Procrustes", "best matching of units after removing their scale"),
+    "relu_cka": ("G_ReLU CKA (max kernel)", "kernel max_u x_u x'_u on unit-normalised activations"),
+    "relu_cka_laplace": ("G_ReLU CKA (Laplace kernel)", "PSD kernel exp(-|x - x'|_1 / sigma) on unit-normalised activations"),
+}
+# the CKA family: these take ``debiased`` (the unbiased HSIC estimator)
+CKA_MEASURES = ("cka_linear", "cka_rbf", "relu_cka", "relu_cka_laplace")
+# measures that build an N x N Gram matrix per layer (memory and time grow as N^2)
+GRAM_MEASURES = ("cka_rbf", "relu_cka", "relu_cka_laplace")
+FORMS = ("similarity", "distance", "angle")
+
+
+# ---------------------------------------------------------------- checks and preparation
+
+
+def _as_2d(X, what: str) -> torch.Tensor:
+    X = torch.as_tensor(X)
+    if X.dim() == 1:
+        X = X[:, None]
+    elif X.dim() > 2:
+        X = X.reshape(len(X), -1)
+    if X.dim() != 2 or X.shape[1] == 0:
+        raise ValueError(f"{what} must be a non-empty [N, D] array (got shape {tuple(X.shape)})")
+    if not torch.isfinite(X.sum()) and not torch.isfinite(X).all():
+        bad = int((~torch.isfinite(X)).any(dim=1).sum())
+        raise ValueError(f"{what} contains NaN or infinite values in {bad} samples; similarity is undefined")
+    return X
+
+
+def _check_n(n: int, debiased: bool, what: str) -> None:
+    need = 4 if debiased else 2
+    if n < need:
+        estimator = "the debiased (unbiased HSIC) estimator" if debiased else "a similarity"
+        raise ValueError(f"{what}: {estimator} needs at least {need} samples, got {n}")
+
+
+def _centred(X: torch.Tensor, what: str) -> torch.Tensor:
+    lo, hi = X.amin(dim=0), X.amax(dim=0)
+    scale = max(1.0, float(torch.maximum(hi.abs(), lo.abs()).max()))
+    if float((hi - lo).max()) <= 1e-12 * scale:
+        raise ValueError(f"{what} is constant over the samples (a dead or constant layer): no similarity is defined")
+    X64 = X.double()
+    return X64 - X64.mean(dim=0, keepdim=True)
+
+
+def _unit_columns(Xc: torch.Tensor) -> torch.Tensor:
+    """Each centred unit divided by its norm over the samples; constant (dead) units stay zero."""
+    norms = Xc.norm(dim=0, keepdim=True)
+    live = norms > 1e-12 * max(1.0, float(norms.max()))
+    return torch.where(live, Xc / torch.where(live, norms, torch.ones_like(norms)), torch.zeros_like(Xc))
+
+
+def _median(values: torch.Tensor) -> float:
+    """numpy's median (the mean of the two middle values for an even count), on any device."""
+    flat = values.reshape(-1)
+    if flat.device.type == "cpu":
+        return float(np.median(flat.numpy()))  # one selection pass; torch's kthvalue is slower on CPU
+    m = flat.numel()
+    lo = flat.kthvalue((m + 1) // 2).values
+    if m % 2 or int((flat <= lo).sum()) > (m + 1) // 2:
+        return float(lo)  # odd count, or the next order statistic is lo again
+    return float((lo + torch.where(flat > lo, flat, torch.full_like(flat, float("inf"))).min()) / 2)
+
+
+# ---------------------------------------------------------------- kernels (N x N)
+
+
+def _work(X: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The dtype of the O(N D^2) and O(N^2 D) products: float64 for float64 input, else float32.
+
+    The data is centred in float64 first; a float32 product of centred data agrees with float64 to
+    about 1e-7 in every measure here (it is the uncentred float32 Gram that loses 2%). Sums of
+    squares, Gram centring and the final inner products are float64.
+    """
+    return X if like.dtype == torch.float64 else X.float()
+
+
+def _sq_distances(Xc: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    W = _work(Xc, like)
+    r = (Xc * Xc).sum(dim=1)
+    d2 = (W @ W.T).double().mul_(-2.0).add_(r[:, None]).add_(r[None, :])
+    return d2.clamp_min_(0.0).fill_diagonal_(0.0)
+
+
+def _rbf_gram(Xc: torch.Tensor, like: torch.Tensor, fraction: float, what: str) -> torch.Tensor:
+    d2 = _sq_distances(Xc, like)
+    med = _median(d2)  # over the whole matrix, diagonal included, as in Kornblith et al.'s code
+    if med <= 1e-6 * float(d2.mean()):  # zero up to the rounding of the float32 product
+        raise ValueError(f"{what}: more than half of the sample pairs coincide, so the RBF bandwidth (median distance) is 0")
+    return d2.mul_(-1.0 / (2.0 * fraction**2 * med)).exp_()
+
+
+def _pairwise(U: torch.Tensor, op: str, budget: int = 1 << 18) -> torch.Tensor:
+    """K[i, j] = max_u U[i, u] U[j, u] (``op="max"``) or sum_u |U[i, u] - U[j, u]| (``op="l1"``).
+
+    No matrix product computes these, so they are built block by block, with blocks of about
+    ``budget`` elements (small enough to stay in cache), over the upper triangle only, then mirrored.
+    """
+    n, d = U.shape
+    K = torch.zeros((n, n), dtype=torch.float64, device=U.device)
+    cols = min(n, max(1, budget // d))
+    rows = max(1, budget // (cols * d))
+    for i in range(0, n, rows):
+        a = U[i : i + rows, None, :]
+        for j in range((i // cols) * cols, n, cols):
+            b = U[None, j : j + cols, :]
+            K[i : i + rows, j : j + cols] = ((a * b).amax(dim=2) if op == "max" else (a - b).abs_().sum(dim=2)).double()
+    upper = torch.triu(K, diagonal=1)
+    return upper + upper.T + torch.diag(torch.diagonal(K))
+
+
+def _laplace_gram(U: torch.Tensor, like: torch.Tensor, fraction: float, what: str) -> torch.Tensor:
+    d1 = _pairwise(_work(U, like), "l1")
+    med = _median(d1)
+    if med <= 1e-6 * float(d1.mean()):
+        raise ValueError(f"{what}: more than half of the sample pairs coincide, so the Laplace bandwidth (median distance) is 0")
+    return d1.mul_(-1.0 / (fraction * med)).exp_()
+
+
+def _centre_gram(K: torch.Tensor, debiased: bool) -> torch.Tensor:
+    """H K H (biased HSIC), or the U-centred K with zero diagonal (unbiased HSIC, Song et al. 2012).
+
+    In both cases HSIC(K, L) is proportional to the Frobenius inner product of the centred
+    matrices, with a factor that cancels in CKA.
+    """
+    n = K.shape[0]
+    K = K.clone()
+    if not debiased:
+        K -= K.mean(dim=0, keepdim=True)
+        K -= K.mean(dim=1, keepdim=True)
+        return K
+    K.fill_diagonal_(0.0)
+    col = K.sum(dim=0) / (n - 2)
+    col -= col.sum() / (2 * (n - 1))
+    K -= col[None, :]
+    K -= col[:, None]
+    return K.fill_diagonal_(0.0)
+
+
+# ---------------------------------------------------------------- prepared layers and pairs
+
+
+@dataclass
+class Prepared:
+    """One layer made ready for one measure: what every pair involving it reuses."""
+
+    n: int
+    width: int
+    mat: torch.Tensor  # centred features, normalised features, or a centred Gram matrix
+    norm: float  # the self term that normalises the measure
+    extra: tuple = ()  # per-sample terms of the debiased feature-space estimator
+
+
+def _prepare(X, measure: str, debiased: bool, fraction: float, what: str) -> Prepared:
+    X = _as_2d(X, what)
+    n, d = X.shape
+    _check_n(n, debiased, what)
+    Xc = _centred(X, what)
+    if measure == "cka_linear" and not debiased:
+        W = _work(Xc, X)
+        return Prepared(n, d, W, float(torch.linalg.matrix_norm((W.T @ W).double())))
+    if measure == "cka_linear":
+        # U-centred linear Gram in feature space: tr(K~L~), 1'K~1 and K~1 from X^T Y and row norms
+        r = (Xc * Xc).sum(dim=1)
+        s = Xc.sum(dim=0)
+        p = Prepared(n, d, _work(Xc, X), 0.0, (r, float(s @ s - r.sum()), Xc @ s - r))
+        p.norm = math.sqrt(max(_hsic_u(p, p), 0.0))
+        return p
+    if measure == "procrustes":
+        return Prepared(n, d, _work(Xc / torch.linalg.matrix_norm(Xc), X), 1.0)
+    U = _unit_columns(Xc)
+    if measure == "relu_procrustes":
+        return Prepared(n, d, _work(U / torch.linalg.matrix_norm(U), X), 1.0)
+    if measure == "cka_rbf":
+        K = _rbf_gram(Xc, X, fraction, what)
+    elif measure == "relu_cka":
+        K = _pairwise(_work(U, X), "max")
+    else:
+        K = _laplace_gram(U, X, fraction, what)
+    K = _centre_gram(K, debiased)
+    return Prepared(n, d, K, float(torch.linalg.matrix_norm(K)))
+
+
+def _check_measure(measure: str, debiased: bool, fraction: float) -> None:
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    if debiased and measure not in CKA_MEASURES:
+        raise ValueError(f"debiased applies to the CKA measures ({', '.join(CKA_MEASURES)}), not {measure}")
+    if measure in GRAM_MEASURES and not fraction > 0:
+        raise ValueError(f"the kernel bandwidth fraction must be positive (got {fraction})")
+
+
+def _hsic_u(a: Prepared, b: Prepared, cross: torch.Tensor | None = None) -> float:
+    """n(n-3) x unbiased HSIC of two linear kernels, from features (never forming N x N)."""
+    n = a.n
+    ra, sa, ka = a.extra
+    rb, sb, kb = b.extra
+    cross = _cross(a, b) if cross is None else cross
+    trace = float((cross * cross).sum() - (ra * rb).sum())
+    return trace + sa * sb / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * float(ka @ kb)
+
+
+def _cross(a: Prepared, b: Prepared) -> torch.Tensor:
+    return (a.mat.T @ b.mat).double()
+
+
+def _pair(a: Prepared, b: Prepared, measure: str, debiased: bool, cross: torch.Tensor | None = None) -> float:
+    """The measure from two prepared layers; ``cross`` may bring their X^T Y (feature-space measures)."""
+    if a.n != b.n:
+        raise ValueError(f"X and Y must hold the same samples: {a.n} rows vs {b.n}")
+    if measure in GRAM_MEASURES:
+        if a.norm <= 0 or b.norm <= 0:
+            raise ValueError("a centred kernel matrix is zero: the layer is too degenerate for kernel CKA")
+        return min(float((a.mat * b.mat).sum()) / (a.norm * b.norm), 1.0)
+    cross = _cross(a, b) if cross is None else cross
+    if measure == "cka_linear" and not debiased:
+        value = float((cross * cross).sum()) / (a.norm * b.norm)
+    elif measure == "cka_linear":
+        if a.norm <= 0 or b.norm <= 0:
+            raise ValueError("the unbiased HSIC of a layer with itself is 0: the layer is too degenerate for debiased CKA")
+        value = _hsic_u(a, b, cross) / (a.norm * b.norm)
+    elif measure == "procrustes":
+        value = float(torch.linalg.svdvals(cross).sum())
+    else:  # relu_procrustes
+        corr = cross.cpu().numpy()
+        rows, cols = linear_sum_assignment(corr, maximize=True)
+        value = max(float(corr[rows, cols].sum()), 0.0)
+    return min(value, 1.0)  # rounding can overshoot 1 by an ulp
+
+
+def _finish(value: float, form: str) -> float:
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)} (got {form!r})")
+    s = min(max(value, 0.0), 1.0)
+    return value if form == "similarity" else 1.0 - s if form == "distance" else math.acos(s)
+
+
+# ---------------------------------------------------------------- public measures
+
+
+def similarity(X, Y, measure: str, debiased: bool = False, fraction: float = 1.0) -> float:
+    """The similarity of X and Y under ``measure`` (a key of ``MEASURES``)."""
+    _check_measure(measure, debiased, fraction)
+    if len(X) != len(Y):
+        raise ValueError(f"X and Y must hold the same samples: {len(X)} rows vs {len(Y)}")
+    return _pair(_prepare(X, measure, debiased, fraction, "X"), _prepare(Y, measure, debiased, fraction, "Y"), measure, debiased)
+
+
+def cka(X, Y, kernel: str = "linear", debiased: bool = False, fraction: float = 1.0) -> float:
+    """Centred kernel alignment with a ``"linear"`` or ``"rbf"`` kernel (``fraction`` sets the RBF bandwidth)."""
+    if kernel not in ("linear", "rbf"):
+        raise ValueError(f"kernel must be 'linear' or 'rbf' (got {kernel!r})")
+    return similarity(X, Y, f"cka_{kernel}", debiased, fraction)
+
+
+def procrustes(X, Y, form: str = "similarity") -> float:
+    """Orthogonal Procrustes similarity ``||X^T Y||_*`` of centred, unit-Frobenius X and Y (or its distance forms)."""
+    return _finish(similarity(X, Y, "procrustes"), form)
+
+
+def relu_procrustes(X, Y, form: str = "similarity") -> float:
+    """Procrustes over permutations x positive scalings of units: the best one-to-one matching of unit
+    correlations, normalised so that Y = X P D (P a permutation, D positive diagonal) gives 1.
+
+    Each centred unit is scaled to norm 1 and each layer to unit Frobenius norm; the similarity is
+    ``max_P <X~, Y~ P>``, the sum of the matched unit correlations over sqrt(live units of X x live
+    units of Y). With equal widths and no dead unit this is ``1 - ||X~ - Y~ P||_F^2 / 2``, the
+    normalisation of Godfrey et al.'s G_ReLU-Procrustes distance. Widths may differ: the smaller
+    layer's units are each matched to a different unit of the larger one.
+    """
+    return _finish(similarity(X, Y, "relu_procrustes"), form)
+
+
+def relu_cka(X, Y, kernel: str = "max", debiased: bool = False, fraction: float = 1.0) -> float:
+    """CKA with a kernel invariant to permutations x positive scalings of units (Godfrey et al. 2022).
+
+    Units are centred and scaled to norm 1 over the samples; then ``kernel="max"`` uses
+    ``k(x, x') = max_u x_u x'_u`` (not positive semi-definite: the value is a cosine of centred
+    Gram matrices, in [-1, 1]), and ``kernel="laplace"`` the positive-definite
+    ``exp(-||x - x'||_1 / sigma)`` with sigma = fraction x the median L1 distance.
+    """
+    if kernel not in ("max", "laplace"):
+        raise ValueError(f"kernel must be 'max' or 'laplace' (got {kernel!r})")
+    return similarity(X, Y, "relu_cka" if kernel == "max" else "relu_cka_laplace", debiased, fraction)
+
+
+# ---------------------------------------------------------------- all layer pairs
+
+
+def similarity_matrix(
+    acts_a: dict,
+    acts_b: dict | None,
+    measure: str,
+    debiased: bool = False,
+    fraction: float = 1.0,
+    progress: Callable[[float, str], None] | None = None,
+) -> pd.DataFrame:
+    """Similarity of every layer of A with every layer of B (``acts_b=None``: A with itself).
+
+    ``acts_*`` map layer names to [N, D] activations in depth order. Each layer is prepared once
+    and reused for all its pairs; with A against itself only one triangle is computed. Returns one
+    row per pair: depth A, layer A, width A, depth B, layer B, width B, similarity and a note; a
+    layer where the measure is undefined (constant, NaN) gets NaN and the reason in ``note``.
+    """
+    _check_measure(measure, debiased, fraction)
+    same = acts_b is None or acts_b is acts_a
+    acts_b = acts_a if same else acts_b
+    sizes = {len(v) for v in (*acts_a.values(), *acts_b.values())}
+    if len(sizes) > 1:
+        raise ValueError(f"every layer must hold the same samples; got row counts {sorted(sizes)}")
+    n = sizes.pop() if sizes else 0
+    if measure in GRAM_MEASURES:
+        check_gram_memory(n, len(acts_b) + (0 if same else 1))
+    total = (0 if same else len(acts_a)) + len(acts_b) + len(acts_a) * len(acts_b)
+    done = 0
+
+    def tick(text: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done / total, text)
+
+    def prep(X, model: str, name: str) -> Prepared | str:
+        try:
+            out = _prepare(X, measure, debiased, fraction, f"{model}, layer {name}")
+        except ValueError as exc:
+            out = str(exc)
+        tick(f"layer {name} of {model}")
+        return out
+
+    # B's layers are kept; A's are prepared one at a time (an N x N Gram each for kernel measures)
+    pb = {name: prep(X, "A" if same else "B", name) for name, X in acts_b.items()}
+    # feature-space measures: one product of each layer of A with all of B's layers side by side
+    usable = [b for b in pb.values() if not isinstance(b, str)]
+    joint = torch.cat([b.mat for b in usable], dim=1) if measure not in GRAM_MEASURES and usable else None
+    rows, seen = [], {}
+    for i, (la, Xa) in enumerate(acts_a.items()):
+        a = pb[la] if same else prep(Xa, "A", la)
+        crosses = _split_cross(a, joint, usable) if joint is not None and not isinstance(a, str) else {}
+        for j, (lb, b) in enumerate(pb.items()):
+            note, value = "", np.nan
+            if isinstance(a, str) or isinstance(b, str):
+                note = a if isinstance(a, str) else b
+            elif same and (j, i) in seen:
+                value = seen[(j, i)]
+            else:
+                try:
+                    value = _pair(a, b, measure, debiased, crosses.get(id(b)))
+                except ValueError as exc:
+                    note = str(exc)
+                seen[(i, j)] = value
+            rows.append({"depth A": i, "layer A": la, "width A": _width(Xa), "depth B": j, "layer B": lb,
+                         "width B": _width(acts_b[lb]), "similarity": value, "note": note})
+            tick(f"{la} vs {lb}")
+        del a, crosses
+    return pd.DataFrame(rows)
+
+
+def _split_cross(a: Prepared, joint: torch.Tensor, layers: list[Prepared]) -> dict[int, torch.Tensor]:
+    """X_a^T [Y_1 ... Y_k] in one product, cut back into the k blocks (keyed by id of the layer)."""
+    if a.n != joint.shape[0]:
+        return {}
+    big = (a.mat.T @ joint).double()
+    out, start = {}, 0
+    for b in layers:
+        out[id(b)] = big[:, start : start + b.width]
+        start += b.width
+    return out
+
+
+GRAM_BUDGET = 8 << 30  # bytes of N x N float64 matrices a layer-pair matrix may hold at once
+
+
+def check_gram_memory(n: int, grams: int, budget: int | None = None) -> None:
+    """A clear error when ``grams`` N x N float64 matrices (plus work space) exceed the budget."""
+    budget = GRAM_BUDGET if budget is None else budget
+    need = (grams + 3) * n * n * 8
+    if need > budget:
+        most = int(math.sqrt(budget / (8 * (grams + 3))))
+        raise ValueError(f"kernel measures keep an {n} x {n} matrix per layer ({need / 2**30:.1f} GiB here); "
+                         f"use at most {most} samples, or a linear measure (linear CKA, Procrustes), which scale to any N")
+
+
+def _width(X) -> int:
+    shape = tuple(X.shape)
+    return int(np.prod(shape[1:])) if len(shape) > 1 else 1
+
+
+def corresponding_layers(frame: pd.DataFrame, skip: tuple[str, ...] = ("input",)) -> tuple[float, pd.DataFrame]:
+    """Kornblith et al.'s test: for each layer of A, is the most similar layer of B the one at the same depth?
+
+    Needs A and B of one architecture (the same layer names). Layers in ``skip`` (the input, which
+    is identical in both) and layers without values are left out. Returns the fraction of layers
+    that pass and one row per layer of A with its best match in B.
+    """
+    df = frame[~frame["layer A"].isin(skip) & ~frame["layer B"].isin(skip)].dropna(subset=["similarity"])
+    if df.empty:
+        raise ValueError("no layer pair has a similarity value")
+    if list(dict.fromkeys(frame["layer A"])) != list(dict.fromkeys(frame["layer B"])):
+        raise ValueError("the corresponding-layer test needs two models with the same layers (two seeds of one architecture)")
+    best = df.loc[df.groupby("layer A", sort=False)["similarity"].idxmax()]
+    out = pd.DataFrame({"layer A": best["layer A"].values, "most similar layer of B": best["layer B"].values,
+                        "similarity": best["similarity"].values})
+    out["same depth"] = out["layer A"] == out["most similar layer of B"]
+    return float(out["same depth"].mean()), out
