@@ -67,7 +67,7 @@ if len(frames) == 2:
     same = cross[cross["depth A"] == cross["depth B"]].rename(columns={"depth A": "depth", "layer A": "layer"})
     left, right = st.columns(2)
     show_chart(charts.depth_curves(same, "overlap", "overlap A vs B at the same depth"), same, "overlap_same_depth", left)
-    show_chart(charts.overlap_heatmap(cross), cross, "overlap_all_layer_pairs", right)
+    show_chart(charts.layer_heatmap(cross), cross, "overlap_all_layer_pairs", right)
 
 st.subheader("Decimation: the ID across scales")
 names = list(acts_a)

@@ -156,19 +156,25 @@ def depth_curves(df: pd.DataFrame, value: str, title: str, err: str | None = Non
     return alt.layer(bars, line).properties(width=420, height=240)
 
 
-def overlap_heatmap(df: pd.DataFrame, a: str = "A", b: str = "B") -> alt.Chart:
-    """Layer x layer heatmap of a similarity in [0, 1] with the value on hover."""
-    return (
-        alt.Chart(df)
-        .mark_rect()
-        .encode(
-            x=alt.X("layer B:N", sort=None, title=f"layer of {b}"),
-            y=alt.Y("layer A:N", sort=None, title=f"layer of {a}"),
-            color=alt.Color("overlap:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
-            tooltip=["layer A", "layer B", alt.Tooltip("overlap:Q", format=".3f")],
-        )
-        .properties(width=360, height=320)
-    )
+def layer_heatmap(df: pd.DataFrame, value: str = "overlap", a: str = "A", b: str = "B", title: str | None = None) -> alt.LayerChart:
+    """Layer x layer heatmap of a similarity in [0, 1], the value on hover and, for a few layers, in each cell.
+
+    Colours are clamped to [0, 1] (a debiased estimate can be slightly negative); a pair without a
+    value is left blank.
+    """
+    df = df.dropna(subset=[value])
+    x = alt.X("layer B:N", sort=None, title=f"layer of {b}")
+    y = alt.Y("layer A:N", sort=None, title=f"layer of {a}")
+    base = alt.Chart(df).encode(x=x, y=y, tooltip=["layer A", "layer B", alt.Tooltip(f"{value}:Q", format=".3f")])
+    rect = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis", clamp=True), title=value))
+    layers = [rect]
+    if df["layer A"].nunique() <= 12 and df["layer B"].nunique() <= 12:
+        layers.append(base.mark_text(fontSize=11).encode(
+            text=alt.Text(f"{value}:Q", format=".2f"),
+            color=alt.condition(f"datum['{value}'] > 0.6", alt.value("black"), alt.value("white"))))
+    chart = alt.layer(*layers).properties(width=360, height=320)
+    return chart.properties(title=title) if title else chart
 
 
 def decimation_chart(df: pd.DataFrame) -> alt.LayerChart:

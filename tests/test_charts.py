@@ -41,9 +41,15 @@ def test_depth_curves_drop_undefined_values_and_heatmap_is_bounded():
     spec = charts.depth_curves(df, "id", "ID", err="id stderr", color="model").to_dict()
     datasets = list(spec["datasets"].values())
     assert all(len(d) == 2 for d in datasets)  # the NaN layer is left out, never drawn
-    cross = pd.DataFrame({"layer A": ["x", "y"], "layer B": ["x", "y"], "overlap": [1.0, 0.4]})
-    h = charts.overlap_heatmap(cross).to_dict()
-    assert h["encoding"]["color"]["scale"]["domain"] == [0, 1]
+    cross = pd.DataFrame({"layer A": ["x", "y", "x"], "layer B": ["x", "y", "y"], "overlap": [1.0, 0.4, np.nan]})
+    h = charts.layer_heatmap(cross).to_dict()
+    rect, text = h["layer"]
+    assert rect["encoding"]["color"]["scale"] == {"domain": [0, 1], "scheme": "viridis", "clamp": True}
+    assert text["encoding"]["text"]["field"] == "overlap"
+    assert len(list(h["datasets"].values())[0]) == 2  # the pair without a value is blank, not NaN
+    sim = cross.rename(columns={"overlap": "similarity"})
+    s = charts.layer_heatmap(sim, "similarity", title="Linear CKA").to_dict()
+    assert s["title"] == "Linear CKA" and s["layer"][0]["encoding"]["color"]["field"] == "similarity"
 
 
 def test_penalty_and_path_charts_encode_what_they_claim():

@@ -27,4 +27,10 @@ PAGES: list[tuple[str, str, str, str]] = [
         ":material/timeline:",
         "Latent interpolation, and weight interpolation naive vs permutation-aligned: barriers and the latent space along the path.",
     ),
+    (
+        "app_pages/similarity.py",
+        "Similarity",
+        ":material/grid_on:",
+        "CKA (linear, RBF, debiased), Procrustes and their ReLU-intertwiner versions, as layer x layer heatmaps of two models.",
+    ),
 ]

@@ -1,0 +1,78 @@
+"""Similarity: CKA, Procrustes and their ReLU-intertwiner counterparts, every layer of A against every layer of B."""
+
+import streamlit as st
+
+from explorer import charts
+from explorer.similarity import CKA_MEASURES, GRAM_MEASURES, MEASURES, corresponding_layers, similarity_matrix
+from explorer.ui import cached
+from explorer.ui.state import as_bool, mirror_to_url, synced
+from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
+
+sel = st.session_state["selection"]
+st.title("Similarity")
+st.caption(
+    "How alike are two networks' layers, seen on the same samples? CKA (Kornblith et al. 2019) and orthogonal Procrustes "
+    "ignore rotations of a layer; the G_ReLU measures (Godfrey et al. 2022) ignore only what a ReLU network cannot see: "
+    "permutations and positive scalings of units. 1 = the same up to the measure's group."
+)
+require_data(sel)
+if sel.model_a is None:
+    st.info("Pick model A in the sidebar (train one on Home if the dataset has none).")
+    st.stop()
+A = sel.model_a
+c = st.columns([2, 1, 1, 1])
+measure = synced(c[0].selectbox, "Measure", "s_measure", "cka_linear", list(MEASURES),
+                 format_func=lambda m: f"{MEASURES[m][0]}: {MEASURES[m][1]}")
+debiased = synced(c[1].toggle, "Debiased (unbiased HSIC)", "s_debiased", False, cast=as_bool,
+                  disabled=measure not in CKA_MEASURES, help="Song et al. 2012: about 0 for unrelated layers; CKA measures only")
+fraction = synced(c[2].number_input, "Bandwidth (x median distance)", "s_fraction", 1.0, cast=float, min_value=0.05,
+                  max_value=10.0, step=0.1, disabled=measure not in GRAM_MEASURES, help="RBF and Laplace kernels only")
+itself = synced(c[3].toggle, "A against itself", "s_itself", sel.model_b is None, cast=as_bool)
+mirror_to_url()
+B = A if itself or sel.model_b is None else sel.model_b
+debiased = bool(debiased and measure in CKA_MEASURES)
+label = MEASURES[measure][0] + (", debiased" if debiased else "")
+st.caption(f"A: **{A.name}** · B: **{B.name}** · {sel.probe} test samples of {sel.dataset} (the sidebar's probe size)"
+           + (f" · an {sel.probe} x {sel.probe} kernel matrix per layer" if measure in GRAM_MEASURES else ""))
+
+parts = {"a": A.sha256, "b": "itself" if B is A else B.sha256, "dataset": sel.dataset, "n": sel.probe, "measure": measure,
+         "debiased": debiased, "fraction": float(fraction) if measure in GRAM_MEASURES else 1.0}
+
+
+def compute():
+    """Only on a cache miss: activations, then every layer pair with progress and Cancel."""
+    acts_a = cached.activations(A, sel.dataset, sel.probe, sel.device)
+    acts_b = None if B is A else cached.activations(B, sel.dataset, sel.probe, sel.device)
+    update, done = long_work(f"{label} of every layer pair", "similarity")
+    try:
+        return similarity_matrix({k: cached.as_tensor(v, sel.device) for k, v in acts_a.items()},
+                                 None if acts_b is None else {k: cached.as_tensor(v, sel.device) for k, v in acts_b.items()},
+                                 measure, debiased, float(fraction), progress=update)
+    finally:
+        done()
+
+
+with friendly_errors("Similarity failed"):
+    frame = cached.memo_frame("similarity_matrix", parts, compute)
+
+left, right = st.columns(2)
+show_chart(charts.layer_heatmap(frame, "similarity", "A", "B", title=label), frame, "similarity_heatmap", left)
+same_layers = list(dict.fromkeys(frame["layer A"])) == list(dict.fromkeys(frame["layer B"]))
+if same_layers:
+    diag = frame[frame["depth A"] == frame["depth B"]].rename(columns={"depth A": "depth", "layer A": "layer"})
+    show_chart(charts.depth_curves(diag, "similarity", f"{label}, A vs B at the same depth"), diag, "similarity_same_depth", right)
+else:
+    right.info("A and B have different layers: the same-depth curve and the corresponding-layer test need two seeds of one architecture.")
+for note in dict.fromkeys(frame.loc[frame["note"] != "", "note"]):
+    st.warning(f"Left blank: {note}")
+
+if same_layers and B is not A:
+    st.subheader("Corresponding layers")
+    with friendly_errors("The corresponding-layer test failed"):
+        fraction_ok, table = corresponding_layers(frame)
+    left, right = st.columns([1, 2])
+    left.metric("Layers whose most similar layer of B is at the same depth", f"{fraction_ok:.0%}",
+                help="Kornblith et al. 2019, Table 2 (the input, identical in both models, is left out)")
+    right.dataframe(table, hide_index=True)
+elif B is A:
+    st.caption("A against itself: the matrix shows how the representation changes with depth (the diagonal is 1).")
