@@ -79,19 +79,29 @@ def _check_n(n: int, debiased: bool, what: str) -> None:
 
 
 def _centred(X: torch.Tensor, what: str) -> torch.Tensor:
+    """X minus its column means, in the working precision: float64 for float64 input, else float32.
+
+    Products of centred float32 data agree with float64 to
+    about 1e-8 in every measure here (it is the uncentred float32 Gram matrix that loses accuracy);
+    sums of squares, norms, Gram centring and the final inner products are float64.
+    """
+    X = X if X.dtype in (torch.float32, torch.float64) else X.float()
     lo, hi = X.amin(dim=0), X.amax(dim=0)
     scale = max(1.0, float(torch.maximum(hi.abs(), lo.abs()).max()))
     if float((hi - lo).max()) <= 1e-12 * scale:
         raise ValueError(f"{what} is constant over the samples (a dead or constant layer): no similarity is defined")
-    X64 = X.double()
-    return X64 - X64.mean(dim=0, keepdim=True)
+    return X - X.mean(dim=0, keepdim=True)  # torch sums float32 by cascades: accurate to float32 rounding
+
+
+def _frobenius(X: torch.Tensor) -> float:
+    return float(torch.linalg.vector_norm(X, dtype=torch.float64))
 
 
 def _unit_columns(Xc: torch.Tensor) -> torch.Tensor:
     """Each centred unit divided by its norm over the samples; constant (dead) units stay zero."""
-    norms = Xc.norm(dim=0, keepdim=True)
+    norms = torch.linalg.vector_norm(Xc, dim=0, dtype=torch.float64)
     live = norms > 1e-12 * max(1.0, float(norms.max()))
-    return torch.where(live, Xc / torch.where(live, norms, torch.ones_like(norms)), torch.zeros_like(Xc))
+    return Xc * torch.where(live, 1.0 / torch.where(live, norms, 1.0), 0.0).to(Xc.dtype)
 
 
 def _median(values: torch.Tensor) -> float:
@@ -109,25 +119,14 @@ def _median(values: torch.Tensor) -> float:
 # ---------------------------------------------------------------- kernels (N x N)
 
 
-def _work(X: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """The dtype of the O(N D^2) and O(N^2 D) products: float64 for float64 input, else float32.
-
-    The data is centred in float64 first; a float32 product of centred data agrees with float64 to
-    about 1e-7 in every measure here (it is the uncentred float32 Gram that loses 2%). Sums of
-    squares, Gram centring and the final inner products are float64.
-    """
-    return X if like.dtype == torch.float64 else X.float()
-
-
-def _sq_distances(Xc: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    W = _work(Xc, like)
-    r = (Xc * Xc).sum(dim=1)
-    d2 = (W @ W.T).double().mul_(-2.0).add_(r[:, None]).add_(r[None, :])
+def _sq_distances(Xc: torch.Tensor) -> torch.Tensor:
+    r = (Xc * Xc).sum(dim=1, dtype=torch.float64)
+    d2 = (Xc @ Xc.T).double().mul_(-2.0).add_(r[:, None]).add_(r[None, :])
     return d2.clamp_min_(0.0).fill_diagonal_(0.0)
 
 
-def _rbf_gram(Xc: torch.Tensor, like: torch.Tensor, fraction: float, what: str) -> torch.Tensor:
-    d2 = _sq_distances(Xc, like)
+def _rbf_gram(Xc: torch.Tensor, fraction: float, what: str) -> torch.Tensor:
+    d2 = _sq_distances(Xc)
     med = _median(d2)  # over the whole matrix, diagonal included, as in Kornblith et al.'s code
     if med <= 1e-6 * float(d2.mean()):  # zero up to the rounding of the float32 product
         raise ValueError(f"{what}: more than half of the sample pairs coincide, so the RBF bandwidth (median distance) is 0")
@@ -153,8 +152,8 @@ def _pairwise(U: torch.Tensor, op: str, budget: int = 1 << 18) -> torch.Tensor:
     return upper + upper.T + torch.diag(torch.diagonal(K))
 
 
-def _laplace_gram(U: torch.Tensor, like: torch.Tensor, fraction: float, what: str) -> torch.Tensor:
-    d1 = _pairwise(_work(U, like), "l1")
+def _laplace_gram(U: torch.Tensor, fraction: float, what: str) -> torch.Tensor:
+    d1 = _pairwise(U, "l1")
     med = _median(d1)
     if med <= 1e-6 * float(d1.mean()):
         raise ValueError(f"{what}: more than half of the sample pairs coincide, so the Laplace bandwidth (median distance) is 0")
@@ -201,26 +200,25 @@ def _prepare(X, measure: str, debiased: bool, fraction: float, what: str) -> Pre
     _check_n(n, debiased, what)
     Xc = _centred(X, what)
     if measure == "cka_linear" and not debiased:
-        W = _work(Xc, X)
-        return Prepared(n, d, W, float(torch.linalg.matrix_norm((W.T @ W).double())))
+        return Prepared(n, d, Xc, float(torch.linalg.matrix_norm((Xc.T @ Xc).double())))
     if measure == "cka_linear":
         # U-centred linear Gram in feature space: tr(K~L~), 1'K~1 and K~1 from X^T Y and row norms
-        r = (Xc * Xc).sum(dim=1)
-        s = Xc.sum(dim=0)
-        p = Prepared(n, d, _work(Xc, X), 0.0, (r, float(s @ s - r.sum()), Xc @ s - r))
+        r = (Xc * Xc).sum(dim=1, dtype=torch.float64)
+        s = Xc.sum(dim=0, dtype=torch.float64)
+        p = Prepared(n, d, Xc, 0.0, (r, float(s @ s - r.sum()), Xc.double() @ s - r))
         p.norm = math.sqrt(max(_hsic_u(p, p), 0.0))
         return p
     if measure == "procrustes":
-        return Prepared(n, d, _work(Xc / torch.linalg.matrix_norm(Xc), X), 1.0)
+        return Prepared(n, d, Xc / _frobenius(Xc), 1.0)
     U = _unit_columns(Xc)
     if measure == "relu_procrustes":
-        return Prepared(n, d, _work(U / torch.linalg.matrix_norm(U), X), 1.0)
+        return Prepared(n, d, U / _frobenius(U), 1.0)
     if measure == "cka_rbf":
-        K = _rbf_gram(Xc, X, fraction, what)
+        K = _rbf_gram(Xc, fraction, what)
     elif measure == "relu_cka":
-        K = _pairwise(_work(U, X), "max")
+        K = _pairwise(U, "max")
     else:
-        K = _laplace_gram(U, X, fraction, what)
+        K = _laplace_gram(U, fraction, what)
     K = _centre_gram(K, debiased)
     return Prepared(n, d, K, float(torch.linalg.matrix_norm(K)))
 

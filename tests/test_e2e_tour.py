@@ -50,6 +50,11 @@ def _change_sampling(page):
     page.get_by_label("To probe sample").wait_for()
 
 
+def _change_measure(page):
+    pick(page, "Measure", "G_ReLU Procrustes")
+    page.get_by_text("G_ReLU Procrustes, A vs B at the same depth").first.wait_for(timeout=60_000)
+
+
 def _change_model_b(page):
     pick(page, "Model B", "digits-vae-l16-s2")
 
@@ -60,6 +65,7 @@ TOUR = [
     ("layer_geometry?model_a=digits-mlp_clf-s0&model_b=digits-mlp_clf-s1", "Decimation: the ID across scales", _change_k),
     ("stitching", "Zero-shot stitching", _change_group),
     ("interpolation", "Interpolation", _change_sampling),
+    ("similarity?model_a=digits-mlp_clf-s0&model_b=digits-mlp_clf-s1", "Corresponding layers", _change_measure),
 ]
 
 
