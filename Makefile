@@ -36,6 +36,7 @@ bench: install
 	$(PY) benchmarks/bench_geometry.py
 	$(PY) benchmarks/bench_interpolation.py
 	$(PY) benchmarks/bench_stitching.py
+	$(PY) benchmarks/bench_similarity.py
 	$(PY) benchmarks/bench_app.py
 
 # Benchmark peers (DADApy pins numpy<2 and builds from source): their own venv, never the app's.

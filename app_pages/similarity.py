@@ -23,10 +23,11 @@ A = sel.model_a
 c = st.columns([2, 1, 1, 1])
 measure = synced(c[0].selectbox, "Measure", "s_measure", "cka_linear", list(MEASURES),
                  format_func=lambda m: f"{MEASURES[m][0]}: {MEASURES[m][1]}")
-debiased = synced(c[1].toggle, "Debiased (unbiased HSIC)", "s_debiased", False, cast=as_bool,
-                  disabled=measure not in CKA_MEASURES, help="Song et al. 2012: about 0 for unrelated layers; CKA measures only")
-fraction = synced(c[2].number_input, "Bandwidth (x median distance)", "s_fraction", 1.0, cast=float, min_value=0.05,
-                  max_value=10.0, step=0.1, disabled=measure not in GRAM_MEASURES, help="RBF and Laplace kernels only")
+debiased = synced(c[1].toggle, "Debiased", "s_debiased", False, cast=as_bool, disabled=measure not in CKA_MEASURES,
+                  help="The unbiased HSIC estimator (Song et al. 2012): about 0 for unrelated layers. CKA measures only.")
+fraction = synced(c[2].number_input, "Bandwidth", "s_fraction", 1.0, cast=float, min_value=0.05, max_value=10.0, step=0.1,
+                  disabled=measure not in GRAM_MEASURES,
+                  help="Kernel width as a multiple of the median distance between samples (RBF and Laplace kernels only)")
 itself = synced(c[3].toggle, "A against itself", "s_itself", sel.model_b is None, cast=as_bool)
 mirror_to_url()
 B = A if itself or sel.model_b is None else sel.model_b
@@ -60,7 +61,8 @@ show_chart(charts.layer_heatmap(frame, "similarity", "A", "B", title=label), fra
 same_layers = list(dict.fromkeys(frame["layer A"])) == list(dict.fromkeys(frame["layer B"]))
 if same_layers:
     diag = frame[frame["depth A"] == frame["depth B"]].rename(columns={"depth A": "depth", "layer A": "layer"})
-    show_chart(charts.depth_curves(diag, "similarity", f"{label}, A vs B at the same depth"), diag, "similarity_same_depth", right)
+    right.markdown(f"**{label}, A vs B at the same depth**")
+    show_chart(charts.depth_curves(diag, "similarity", "similarity at the same depth"), diag, "similarity_same_depth", right)
 else:
     right.info("A and B have different layers: the same-depth curve and the corresponding-layer test need two seeds of one architecture.")
 for note in dict.fromkeys(frame.loc[frame["note"] != "", "note"]):
@@ -71,8 +73,9 @@ if same_layers and B is not A:
     with friendly_errors("The corresponding-layer test failed"):
         fraction_ok, table = corresponding_layers(frame)
     left, right = st.columns([1, 2])
-    left.metric("Layers whose most similar layer of B is at the same depth", f"{fraction_ok:.0%}",
-                help="Kornblith et al. 2019, Table 2 (the input, identical in both models, is left out)")
+    left.metric("Best match at the same depth", f"{fraction_ok:.0%}",
+                help="The fraction of A's layers whose most similar layer of B is at the same depth (Kornblith et al. "
+                     "2019, Table 2); the input, identical in both models, is left out")
     right.dataframe(table, hide_index=True)
 elif B is A:
     st.caption("A against itself: the matrix shows how the representation changes with depth (the diagonal is 1).")

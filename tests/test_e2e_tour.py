@@ -53,6 +53,8 @@ def _change_sampling(page):
 def _change_measure(page):
     pick(page, "Measure", "G_ReLU Procrustes")
     page.get_by_text("G_ReLU Procrustes, A vs B at the same depth").first.wait_for(timeout=60_000)
+    wait_idle(page, 60_000)
+    assert page.get_by_text("s left").count() == 0  # the progress bar and its Cancel go once the work is done
 
 
 def _change_model_b(page):

@@ -48,7 +48,8 @@ def long_work(label: str, key: str):
     interrupts the running script); nothing partial is cached, because results are stored only
     when complete.
     """
-    box = st.container()
+    slot = st.empty()  # done() empties the slot; emptying a container would only add an element to it
+    box = slot.container()
     bar = box.progress(0.0, text=f"{label}…")
     box.button("Cancel", key=f"cancel_{key}", help="Stop this computation")
     t0 = time.perf_counter()
@@ -56,7 +57,7 @@ def long_work(label: str, key: str):
     def update(fraction: float, text: str = "") -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label}{': ' + text if text else ''} — {_eta(t0, fraction)}")
 
-    return update, box.empty
+    return update, slot.empty
 
 
 PRESENT_KEY = "present"
