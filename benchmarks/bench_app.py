@@ -36,7 +36,8 @@ print(json.dumps({{"cold_process": t2 - t0, "cold_render": t2 - t1, "warm": min(
 
 # The default view of each page, and the view a talk would open (two seeds of one classifier).
 VIEWS = {"app_pages/layer_geometry.py": {"model_a": "digits-mlp_clf-s0", "model_b": "digits-mlp_clf-s1"},
-         "app_pages/interpolation.py": {"model_a": "digits-mlp_clf-s0", "model_b": "digits-mlp_clf-s1"}}
+         "app_pages/interpolation.py": {"model_a": "digits-mlp_clf-s0", "model_b": "digits-mlp_clf-s1"},
+         "app_pages/similarity.py": {"model_a": "digits-mlp_clf-s0", "model_b": "digits-mlp_clf-s1"}}
 
 
 def main():

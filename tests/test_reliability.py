@@ -157,3 +157,23 @@ def test_orphan_weights_of_an_interrupted_save_are_removed_once_stale(tmp_path):
     os.utime(ck.weights, (time.time() - 120,) * 2)
     found, problems = list_checkpoints(tmp_path)
     assert not ck.weights.exists() and "interrupted save" in problems[0][1]
+
+
+def test_similarity_page_leaves_undefined_layers_blank_with_the_reason(models_dir):
+    torch.manual_seed(0)
+    model = build_model("mlp_clf", (1, 8, 8), 10, {"hidden": [32, 32]})
+    with torch.no_grad():
+        model.body.fc2.weight.zero_()
+        model.body.fc2.bias.fill_(0.5)  # every sample: the same relu2 output
+    save_checkpoint(model, models_dir, "digits-constant", {"dataset": "digits", "seed": 0, "metrics": {}})
+    with torch.no_grad():
+        model.body.fc1.weight[0, 0] = float("nan")  # NaN from relu1 on
+    save_checkpoint(model, models_dir, "digits-nan", {"dataset": "digits", "seed": 0, "metrics": {}})
+    from explorer.similarity import MEASURES
+
+    for name, reason in (("digits-constant", "constant over the samples"), ("digits-nan", "NaN")):
+        for measure in MEASURES:
+            at = _page("app_pages/similarity.py", model_a=name, model_b="digits-mlp_clf-s0", s_measure=measure)
+            assert not at.exception and not at.error, (name, measure)
+            assert any(reason in w.value for w in at.warning), (name, measure)
+            assert "csv_similarity_heatmap" in {b.key for b in at.get("download_button")}  # the defined pairs are drawn
