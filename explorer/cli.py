@@ -150,6 +150,51 @@ def cmd_words(a) -> int:
     return 0
 
 
+def cmd_similarity(a) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from explorer.activations import probe_activations
+    from explorer.cache import DiskCache
+    from explorer.data import load_probe
+    from explorer.device import resolve_device
+    from explorer.similarity import MEASURES, check_measure, corresponding_layers, similarity_matrix
+    from explorer.zoo import all_checkpoints
+
+    check_measure(a.measure, a.debiased, a.fraction)
+    by_name = {c.name: c for c in all_checkpoints(None)[0]}
+    missing = [n for n in (a.model_a, a.model_b) if n is not None and n not in by_name]
+    if missing:
+        raise ValueError(f"no model named {', '.join(missing)}; `python -m explorer list` shows the models")
+    ck_a = by_name[a.model_a]
+    ck_b = by_name[a.model_b] if a.model_b else None
+    if ck_b is not None and ck_b.dataset != ck_a.dataset:
+        raise ValueError(f"{ck_a.name} is trained on {ck_a.dataset} and {ck_b.name} on {ck_b.dataset}: compare models of one dataset")
+    device, cache = resolve_device(a.device), DiskCache()
+    probe = load_probe(ck_a.dataset, a.probe)
+    acts = [{k: torch.from_numpy(v).to(device) for k, v in probe_activations(load_checkpoint(ck, device)[0], ck, probe, cache).items()}
+            for ck in (ck_a, ck_b) if ck is not None]
+    bar = tqdm(total=100, desc=MEASURES[a.measure][0], unit="%")
+
+    def progress(fraction, what):
+        bar.n = int(100 * fraction)
+        bar.set_postfix_str(what, refresh=True)
+
+    try:
+        df = similarity_matrix(acts[0], acts[1] if len(acts) > 1 else None, a.measure, a.debiased, a.fraction, progress)
+    finally:
+        bar.close()
+    label = MEASURES[a.measure][0] + (", debiased" if a.debiased else "")
+    print(f"{label}: rows = layers of {ck_a.name}, columns = layers of {(ck_b or ck_a).name}; {len(probe.y)} test samples of {ck_a.dataset}")
+    print(df.pivot(index="layer A", columns="layer B", values="similarity").loc[list(acts[0]), list(acts[-1])].round(3).to_string())
+    for note in dict.fromkeys(df.loc[df["note"] != "", "note"]):
+        print(f"left blank: {note}")
+    if ck_b is not None and list(acts[0]) == list(acts[1]):
+        fraction, _ = corresponding_layers(df)
+        print(f"corresponding-layer test: {fraction:.0%} of A's layers are most similar to B's layer at the same depth")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -198,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seeds", type=int, default=10)
     w.add_argument("--k", type=int, default=10)
     w.set_defaults(fn=cmd_words)
+
+    from explorer.similarity import MEASURES
+
+    s = sub.add_parser("similarity", help="similarity of every layer pair of two models (or one with itself)")
+    s.add_argument("model_a", help="a model name (see `list`)")
+    s.add_argument("model_b", nargs="?", help="another model of the same dataset (default: model A itself)")
+    s.add_argument("--measure", default="cka_linear", choices=list(MEASURES))
+    s.add_argument("--debiased", action="store_true", help="unbiased HSIC (CKA measures)")
+    s.add_argument("--fraction", type=float, default=1.0, help="kernel bandwidth as a multiple of the median distance")
+    s.add_argument("--probe", type=int, default=1000, help="number of test samples")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(fn=cmd_similarity)
     return p
 
 

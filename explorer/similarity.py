@@ -223,7 +223,7 @@ def _prepare(X, measure: str, debiased: bool, fraction: float, what: str) -> Pre
     return Prepared(n, d, K, float(torch.linalg.matrix_norm(K)))
 
 
-def _check_measure(measure: str, debiased: bool, fraction: float) -> None:
+def check_measure(measure: str, debiased: bool, fraction: float) -> None:
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
     if debiased and measure not in CKA_MEASURES:
@@ -282,7 +282,7 @@ def _finish(value: float, form: str) -> float:
 
 def similarity(X, Y, measure: str, debiased: bool = False, fraction: float = 1.0) -> float:
     """The similarity of X and Y under ``measure`` (a key of ``MEASURES``)."""
-    _check_measure(measure, debiased, fraction)
+    check_measure(measure, debiased, fraction)
     if len(X) != len(Y):
         raise ValueError(f"X and Y must hold the same samples: {len(X)} rows vs {len(Y)}")
     return _pair(_prepare(X, measure, debiased, fraction, "X"), _prepare(Y, measure, debiased, fraction, "Y"), measure, debiased)
@@ -344,7 +344,7 @@ def similarity_matrix(
     row per pair: depth A, layer A, width A, depth B, layer B, width B, similarity and a note; a
     layer where the measure is undefined (constant, NaN) gets NaN and the reason in ``note``.
     """
-    _check_measure(measure, debiased, fraction)
+    check_measure(measure, debiased, fraction)
     same = acts_b is None or acts_b is acts_a
     acts_b = acts_a if same else acts_b
     sizes = {len(v) for v in (*acts_a.values(), *acts_b.values())}
