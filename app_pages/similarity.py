@@ -30,7 +30,7 @@ fraction = synced(c[2].number_input, "Bandwidth", "s_fraction", 1.0, cast=float,
                   help="Kernel width as a multiple of the median distance between samples (RBF and Laplace kernels only)")
 itself = synced(c[3].toggle, "A against itself", "s_itself", sel.model_b is None, cast=as_bool)
 mirror_to_url()
-B = A if itself or sel.model_b is None else sel.model_b
+B = A if itself or sel.model_b is None or sel.model_b.name == A.name else sel.model_b
 debiased = bool(debiased and measure in CKA_MEASURES)
 label = MEASURES[measure][0] + (", debiased" if debiased else "")
 st.caption(f"A: **{A.name}** · B: **{B.name}** · {sel.probe} test samples of {sel.dataset} (the sidebar's probe size)"
@@ -59,7 +59,11 @@ with friendly_errors("Similarity failed"):
 left, right = st.columns(2)
 show_chart(charts.layer_heatmap(frame, "similarity", "A", "B", title=label), frame, "similarity_heatmap", left)
 same_layers = list(dict.fromkeys(frame["layer A"])) == list(dict.fromkeys(frame["layer B"]))
-if same_layers:
+if B is A:  # the diagonal is 1: show how much each layer changes the representation instead
+    steps = frame[frame["depth B"] == frame["depth A"] - 1].rename(columns={"depth A": "depth", "layer A": "layer"})
+    right.markdown(f"**{label}, each layer vs the layer before it**")
+    show_chart(charts.depth_curves(steps, "similarity", "similarity to the previous layer"), steps, "similarity_consecutive", right)
+elif same_layers:
     diag = frame[frame["depth A"] == frame["depth B"]].rename(columns={"depth A": "depth", "layer A": "layer"})
     right.markdown(f"**{label}, A vs B at the same depth**")
     show_chart(charts.depth_curves(diag, "similarity", "similarity at the same depth"), diag, "similarity_same_depth", right)
@@ -78,4 +82,4 @@ if same_layers and B is not A:
                      "2019, Table 2); the input, identical in both models, is left out")
     right.dataframe(table, hide_index=True)
 elif B is A:
-    st.caption("A against itself: the matrix shows how the representation changes with depth (the diagonal is 1).")
+    st.caption("A against itself: the matrix shows which layers represent the samples alike; its diagonal is 1.")

@@ -42,6 +42,7 @@ def test_two_digits_classifiers_all_measures(models_dir, cache_dir):
     assert not at.exception and not at.error
     at.toggle(key="s_itself").set_value(True).run()
     assert not at.exception and not at.error
+    assert "csv_similarity_consecutive" in {b.key for b in at.get("download_button")} and not at.metric
     self_df = _values(at)
     diag = self_df[self_df["depth A"] == self_df["depth B"]]["similarity"]
     assert np.allclose(diag, 1.0, atol=1e-6)
