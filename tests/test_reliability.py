@@ -49,13 +49,19 @@ def test_a_sidecar_claiming_another_architecture_gives_a_message(models_dir):
     assert any("do not fit the sidecar's architecture 'cnn_clf'" in e.value for e in at.error)
 
 
-def test_a_layer_of_duplicate_points_is_reported_and_the_other_layers_still_shown(models_dir):
+def _save_constant_layer_model(models_dir):
+    """A digits MLP whose relu2 gives every sample the same output, saved as digits-constant."""
     torch.manual_seed(0)
     model = build_model("mlp_clf", (1, 8, 8), 10, {"hidden": [32, 32]})
     with torch.no_grad():
         model.body.fc2.weight.zero_()
-        model.body.fc2.bias.fill_(0.5)  # every sample: the same relu2 output
+        model.body.fc2.bias.fill_(0.5)
     save_checkpoint(model, models_dir, "digits-constant", {"dataset": "digits", "seed": 0, "metrics": {}})
+    return model
+
+
+def test_a_layer_of_duplicate_points_is_reported_and_the_other_layers_still_shown(models_dir):
+    _save_constant_layer_model(models_dir)
     at = _page("app_pages/layer_geometry.py", model_a="digits-constant", g_compare="0")
     assert not at.exception
     # the decimation plot defaults to the bottleneck, which is that constant layer: it says why
@@ -160,12 +166,7 @@ def test_orphan_weights_of_an_interrupted_save_are_removed_once_stale(tmp_path):
 
 
 def test_similarity_page_leaves_undefined_layers_blank_with_the_reason(models_dir):
-    torch.manual_seed(0)
-    model = build_model("mlp_clf", (1, 8, 8), 10, {"hidden": [32, 32]})
-    with torch.no_grad():
-        model.body.fc2.weight.zero_()
-        model.body.fc2.bias.fill_(0.5)  # every sample: the same relu2 output
-    save_checkpoint(model, models_dir, "digits-constant", {"dataset": "digits", "seed": 0, "metrics": {}})
+    model = _save_constant_layer_model(models_dir)
     with torch.no_grad():
         model.body.fc1.weight[0, 0] = float("nan")  # NaN from relu1 on
     save_checkpoint(model, models_dir, "digits-nan", {"dataset": "digits", "seed": 0, "metrics": {}})
