@@ -247,9 +247,8 @@ def _cross(a: Prepared, b: Prepared) -> torch.Tensor:
 
 
 def _pair(a: Prepared, b: Prepared, measure: str, debiased: bool, cross: torch.Tensor | None = None) -> float:
-    """The measure from two prepared layers; ``cross`` may bring their X^T Y (feature-space measures)."""
-    if a.n != b.n:
-        raise ValueError(f"X and Y must hold the same samples: {a.n} rows vs {b.n}")
+    """The measure from two prepared layers of the same samples (the callers check the row counts);
+    ``cross`` may bring their X^T Y (feature-space measures)."""
     if measure in GRAM_MEASURES:
         if a.norm <= 0 or b.norm <= 0:
             raise ValueError("a centred kernel matrix is zero: the layer is too degenerate for kernel CKA")
@@ -403,7 +402,7 @@ def similarity_matrix(
 def _split_cross(a: Prepared, joint: torch.Tensor, layers: list[Prepared], needed: list[Prepared]) -> dict[int, torch.Tensor]:
     """X_a^T Y for every layer in ``needed`` (a tail of ``layers``, whose features sit side by side in
     ``joint``) in one product, cut back into blocks keyed by the id of the layer."""
-    if a.n != joint.shape[0] or not needed:
+    if not needed:
         return {}
     start = sum(b.width for b in layers[: len(layers) - len(needed)])
     big = (a.mat.T @ joint[:, start:]).double()
