@@ -30,6 +30,19 @@ def _tqdm_progress(desc: str):
     return bar, update
 
 
+def _fraction_bar(desc: str):
+    """A tqdm bar in percent and the ``progress(fraction, what)`` callback that drives it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, unit="%")
+
+    def progress(fraction, what):
+        bar.n = int(100 * fraction)
+        bar.set_postfix_str(what, refresh=True)
+
+    return bar, progress
+
+
 def _train_many(cfgs: list[TrainConfig], out: Path, device: str, skip_existing: bool = False, unique: bool = False) -> int:
     from explorer.zoo import unique_name
 
@@ -125,16 +138,9 @@ def cmd_precompute(a) -> int:
 
 
 def cmd_words(a) -> int:
-    from tqdm import tqdm
-
     from explorer.words import WordSpacesUnavailable, word_table
 
-    bar = tqdm(total=100, desc="word table", unit="%")
-
-    def progress(fraction, what):
-        bar.n = int(100 * fraction)
-        bar.set_postfix_str(what, refresh=True)
-
+    bar, progress = _fraction_bar("word table")
     try:
         df = word_table(a.words, a.anchors, a.seeds, a.k, progress=progress)
     except WordSpacesUnavailable as exc:
@@ -152,7 +158,6 @@ def cmd_words(a) -> int:
 
 def cmd_similarity(a) -> int:
     import torch
-    from tqdm import tqdm
 
     from explorer.activations import probe_activations
     from explorer.cache import DiskCache
@@ -174,12 +179,7 @@ def cmd_similarity(a) -> int:
     probe = load_probe(ck_a.dataset, a.probe)
     acts = [{k: torch.from_numpy(v).to(device) for k, v in probe_activations(load_checkpoint(ck, device)[0], ck, probe, cache).items()}
             for ck in (ck_a, ck_b) if ck is not None]
-    bar = tqdm(total=100, desc=MEASURES[a.measure][0], unit="%")
-
-    def progress(fraction, what):
-        bar.n = int(100 * fraction)
-        bar.set_postfix_str(what, refresh=True)
-
+    bar, progress = _fraction_bar(MEASURES[a.measure][0])
     try:
         df = similarity_matrix(acts[0], acts[1] if len(acts) > 1 else None, a.measure, a.debiased, a.fraction, progress)
     finally:
