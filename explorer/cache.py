@@ -68,7 +68,7 @@ class DiskCache:
         self.max_bytes = int(max_bytes)
         self._lock = threading.Lock()
         if self.root.is_dir():  # leftovers of writers killed mid-write (never read: not *.safetensors)
-            remove_stale_tmp(self.root, "*/.*.tmp")
+            remove_stale_tmp(self.root, "*/*")
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.safetensors"

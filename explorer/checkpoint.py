@@ -3,7 +3,10 @@
 ``NAME.safetensors`` holds the state dict; ``NAME.json`` holds what is needed to rebuild and judge
 the model (architecture, hyperparameters, dataset, seed, anchor indices, test metrics, training
 time) and the sha256 of the weights file, which doubles as the model's content key for the cache.
-Both files are written atomically, weights first: a sidecar only ever names complete weights.
+Both files are written to temporary names first and then renamed into place, weights first and
+sidecar last: a sidecar only ever names complete weights, and an interrupted save leaves only
+temporary names that the program owns (``explorer.io``). A weights file without a sidecar is never
+deleted: it may be the user's own, and is listed as unusable with how to make it usable.
 """
 
 from __future__ import annotations
@@ -17,11 +20,10 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from explorer.io import atomic_write_bytes, remove_stale_tmp, sha256_bytes
+from explorer.io import atomic_write_many, remove_stale_tmp, sha256_bytes
 from explorer.models import arch_info, build_model
 
 FORMAT = "latent-explorer/checkpoint-1"
-ORPHAN_AGE_S = 60
 REQUIRED = ("format", "name", "arch", "hparams", "dataset", "seed", "sha256")
 
 
@@ -96,8 +98,8 @@ def save_checkpoint(model: torch.nn.Module, out_dir: Path | str, name: str, meta
         **meta,
         "sha256": sha256_bytes(blob),
     }
-    atomic_write_bytes(out_dir / f"{name}.safetensors", blob)
-    atomic_write_bytes(out_dir / f"{name}.json", (json.dumps(sidecar, indent=1) + "\n").encode())
+    atomic_write_many([(out_dir / f"{name}.safetensors", blob),
+                       (out_dir / f"{name}.json", (json.dumps(sidecar, indent=1) + "\n").encode())])
     return Checkpoint(out_dir / f"{name}.json", sidecar)
 
 
@@ -197,12 +199,13 @@ def list_checkpoints(*dirs: Path | str) -> tuple[list[Checkpoint], list[tuple[Pa
             seen.add(ck.name)
             found.append(ck)
         for w in sorted(d.glob("*.safetensors")):
-            if w.with_suffix(".json").exists():
-                continue
-            try:  # the sidecar follows its weights within milliseconds; an old orphan is a killed save
-                if time.time() - w.stat().st_mtime > ORPHAN_AGE_S:
-                    w.unlink()
-                    problems.append((w, f"{w.name}: removed weights without a sidecar, left by an interrupted save"))
-            except OSError:
-                problems.append((w, f"{w.name}: weights without a sidecar (an interrupted save?)"))
+            if not w.with_suffix(".json").exists():
+                problems.append((w, orphan_message(w)))
     return found, problems
+
+
+def orphan_message(weights: Path) -> str:
+    """Why a weights file without a sidecar is not listed, and how to make it usable (it is never deleted)."""
+    return (f"{weights.name}: weights without a sidecar {weights.with_suffix('.json').name}, so the architecture is "
+            "unknown. Open it as your own network (sidebar: Your network, with its architecture name; CLI: "
+            f"--weights {weights.name} --arch NAME), or write the sidecar that `python -m explorer train` writes beside it")

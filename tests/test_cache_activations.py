@@ -33,7 +33,7 @@ def test_memoize_returns_the_stored_value_and_survives_a_new_instance(tmp_path):
     assert len(calls) == 1
     assert np.array_equal(v2["a"], np.arange(6.0).reshape(2, 3)) and v2["b"].tolist() == [7]
     assert v1.keys() == v2.keys()
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not list(tmp_path.rglob("*.tmp-*"))
 
 
 def test_corrupt_entry_is_dropped_and_recomputed(tmp_path):

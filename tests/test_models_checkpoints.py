@@ -82,11 +82,12 @@ def test_bad_sidecars_are_listed_as_problems_not_crashes(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "alien.json").write_text(json.dumps({**good.meta, "arch": "transformer", "name": "alien"}))
     (tmp_path / "orphan.safetensors").write_bytes(b"x")
-    os.utime(tmp_path / "orphan.safetensors", (time.time() - 120,) * 2)  # left by a save killed long ago
+    os.utime(tmp_path / "orphan.safetensors", (time.time() - 120,) * 2)  # old, and maybe the user's own: kept
     found, problems = list_checkpoints(tmp_path)
     assert [c.name for c in found] == ["t-mlp_ae"]
     msgs = " | ".join(m for _, m in problems)
-    assert "not valid JSON" in msgs and "unknown architecture 'transformer'" in msgs and "removed weights without a sidecar" in msgs
+    assert "not valid JSON" in msgs and "unknown architecture 'transformer'" in msgs and "weights without a sidecar" in msgs
+    assert (tmp_path / "orphan.safetensors").read_bytes() == b"x"
     with pytest.raises(CheckpointError, match="unknown architecture"):
         read_sidecar(tmp_path / "alien.json")
 

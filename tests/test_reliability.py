@@ -135,10 +135,10 @@ def test_a_cache_writer_killed_mid_write_leaves_no_partial_entry(tmp_path):
     for p in entries:  # every visible entry is complete
         v = cache.get(p.stem)["v"]
         assert v.shape == (8_000_000,) and np.all(v == v[0])
-    for t in cache_dir.rglob(".*.tmp"):  # what the killed writer left: invisible, and removed once stale
+    for t in cache_dir.rglob("*.tmp-*"):  # what the killed writer left: invisible, and removed once stale
         os.utime(t, (time.time() - 7200,) * 2)
     DiskCache(cache_dir)
-    assert not list(cache_dir.rglob(".*.tmp"))
+    assert not list(cache_dir.rglob("*.tmp-*"))
 
 
 def test_a_training_killed_midway_leaves_no_partial_checkpoint(tmp_path):
@@ -154,15 +154,54 @@ def test_a_training_killed_midway_leaves_no_partial_checkpoint(tmp_path):
     assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".")]
 
 
-def test_orphan_weights_of_an_interrupted_save_are_removed_once_stale(tmp_path):
+def test_a_weights_file_without_sidecar_is_never_deleted(models_dir):
+    """A user's own .safetensors in the models folder, of any age, survives `list`, Home and a restart."""
+    models_dir.mkdir(parents=True)
+    mine = models_dir / "my-resnet.safetensors"
+    mine.write_bytes(b"not ours")
+    hidden = models_dir / ".notes.tmp"  # a user's file that looks temporary, but not like our temporary names
+    hidden.write_text("keep me")
+    old = time.time() - 30 * 24 * 3600
+    for p in (mine, hidden):
+        os.utime(p, (old, old))
+    found, problems = list_checkpoints(models_dir)
+    assert found == [] and "weights without a sidecar" in problems[0][1] and "Your network" in problems[0][1]
+    at = _page(None)  # Home lists the zoo and the user's folder
+    assert not at.exception
+    assert any("my-resnet.safetensors" in w.value and "without a sidecar" in w.value for w in at.warning)
+    out = subprocess.run([sys.executable, "-m", "explorer", "list", str(models_dir)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "my-resnet.safetensors" in out.stderr
+    assert mine.read_bytes() == b"not ours" and hidden.read_text() == "keep me"
+
+
+def test_an_interrupted_save_leaves_only_temporary_names_which_are_cleaned_once_stale(tmp_path, monkeypatch):
+    import explorer.io as io_mod
+
     model = build_model("mlp_ae", (1, 8, 8), 10, {"latent": 2})
-    ck = save_checkpoint(model, tmp_path, "digits-x", {"dataset": "digits", "seed": 0})
-    ck.sidecar.unlink()  # as if killed between the two renames
-    found, problems = list_checkpoints(tmp_path)
-    assert found == [] and ck.weights.exists() and problems == []  # young: maybe a save in progress
-    os.utime(ck.weights, (time.time() - 120,) * 2)
-    found, problems = list_checkpoints(tmp_path)
-    assert not ck.weights.exists() and "interrupted save" in problems[0][1]
+    real = io_mod.os.replace
+    calls = []
+
+    def dies_after_weights(src, dst):  # killed between the two renames
+        calls.append(dst)
+        if str(dst).endswith(".json"):
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(io_mod.os, "replace", dies_after_weights)
+    try:
+        save_checkpoint(model, tmp_path, "digits-x", {"dataset": "digits", "seed": 0})
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(io_mod.os, "replace", real)
+    assert [p.name for p in calls] == ["digits-x.safetensors", "digits-x.json"]  # weights first, sidecar last
+    assert not list(tmp_path.glob("*.tmp-*"))  # the failed save removed its temporary sidecar
+    # a save killed mid-write (not even renamed) leaves a temporary name, removed once stale
+    stale = tmp_path / "digits-y.safetensors.tmp-0123456789abcdef"
+    stale.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 7200,) * 2)
+    list_checkpoints(tmp_path)
+    assert not stale.exists()
+    assert (tmp_path / "digits-x.safetensors").exists()  # complete weights without a sidecar are kept
 
 
 def test_similarity_page_leaves_undefined_layers_blank_with_the_reason(models_dir):

@@ -28,7 +28,7 @@ def _zoo_signature() -> tuple:
     sig = []
     for d in zoo_dirs():
         if d.is_dir():
-            sig.extend((str(p), p.stat().st_mtime_ns) for p in d.glob("*.json"))
+            sig.extend((str(p), p.stat().st_mtime_ns) for p in d.iterdir() if p.suffix in (".json", ".safetensors"))
     return tuple(sorted(sig))
 
 
