@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Local only unless asked: `make run HOST=0.0.0.0` serves on every network interface (with a warning).
+HOST ?= localhost
 # Real MNIST sits beside the checkout in our workplace and CI; elsewhere data/ (git-ignored).
 export EXPLORER_DATA_DIR ?= $(if $(wildcard ../shared/datasets/MNIST/raw),$(abspath ../shared/datasets),$(CURDIR)/data)
 
@@ -22,7 +24,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	@case "$(HOST)" in localhost|127.0.0.1|::1) ;; *) echo "WARNING: serving on $(HOST):$(PORT) with no authentication: anyone on this network can open the app, train models and fill the models folder." >&2 ;; esac
+	$(PY) -m streamlit run streamlit_app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: install-dev
 	$(PY) -m pytest -q

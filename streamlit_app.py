@@ -3,18 +3,29 @@
 import streamlit as st
 
 from explorer.ui import PAGES
-from explorer.ui.state import as_bool, sidebar, synced
-from explorer.ui.widgets import PRESENT_KEY, presenting
+from explorer.ui.state import bound, remember_url, sidebar, unknown_page_path, url_notes
+from explorer.ui.widgets import PRESENT_KEY, page_guard, presenting
 
 st.set_page_config(page_title="Latent Explorer", page_icon="🔭", layout="wide")
+remember_url()
 
 pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon, _) in enumerate(PAGES)]
 page = st.navigation(pages)
+missing = unknown_page_path([p.url_path for p in pages])
+if missing:
+    st.warning(f"There is no page “{missing}”; this is {page.title}. The pages: "
+               + ", ".join(p.title for p in pages) + " (in the sidebar).")
 # Presentation mode: the sidebar out of the way and larger chart fonts, for one chart full screen.
-synced(st.toggle, "Presentation", PRESENT_KEY, False, cast=as_bool,
-       help="Hides the sidebar and enlarges chart fonts, for a talk; the chart toolbar also has Fullscreen.")
+bound(st.toggle, "Presentation", PRESENT_KEY, False,
+      help="Hides the sidebar and enlarges chart fonts, for a talk; the chart toolbar also has Fullscreen.")
 if presenting():
     st.markdown("<style>section[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] {display: none;}</style>",
                 unsafe_allow_html=True)
-st.session_state["selection"] = sidebar()
-page.run()
+try:
+    with page_guard(page.title):
+        st.session_state["selection"] = sidebar()
+        page.run()
+finally:
+    notes = url_notes()
+    if notes:
+        st.toast("Link parameters not used as given: " + "; ".join(notes), icon="⚠️")

@@ -4,11 +4,11 @@ import streamlit as st
 
 from explorer.charts import zoo_metrics
 from explorer.models import ARCHS
-from explorer.train import TrainConfig, train_and_save
+from explorer.train import LIMITS, TrainConfig, train_and_save
 from explorer.ui import PAGES, cached
-from explorer.ui.state import as_list, mirror_to_url, synced
-from explorer.ui.widgets import friendly_errors, progress_callback, show_chart
-from explorer.zoo import unique_name, user_models_dir, zoo_frame
+from explorer.ui.state import bound
+from explorer.ui.widgets import EXPECTED, long_work, one_at_a_time, show_chart
+from explorer.zoo import check_models_room, training_warning, unique_name, user_models_dir, zoo_frame
 
 sel = st.session_state["selection"]
 st.title("Latent Explorer")
@@ -18,7 +18,7 @@ st.markdown("\n".join(f"- **{title}**: {desc}" for _, title, _, desc in PAGES))
 st.subheader(f"Model zoo on {sel.dataset}")
 cks, problems = cached.zoo(sel.dataset)
 for path, msg in problems:
-    st.warning(f"Skipped an unusable checkpoint: {msg}")
+    st.warning(f"Skipped an unusable file: {msg}")
 if cks:
     df = zoo_frame(cks)
     shown = df.drop(columns=["arch", "dataset"]).dropna(axis=1, how="all")
@@ -28,35 +28,46 @@ else:
     st.info(f"No model for {sel.dataset} yet. Train one below, or with `python -m explorer train --dataset {sel.dataset}`.")
 
 st.subheader("Train a new model")
-for line in st.session_state.pop("_train_report", []):
-    st.success(line)
+for kind, line in st.session_state.pop("_train_report", []):
+    (st.success if kind == "ok" else st.warning)(line)
 with st.form("train"):
     c1, c2, c3 = st.columns(3)
-    arch = synced(c1.selectbox, "Architecture", "h_arch", "mlp_ae", list(ARCHS), format_func=lambda a: ARCHS[a].description)
-    latent = synced(c1.number_input, "Latent width (autoencoders, relative classifier)", "h_latent", 16, cast=int, min_value=2, max_value=512)
-    seeds = synced(c2.multiselect, "Seeds", "h_seeds", [0], list(range(10)), cast=as_list(int))
-    epochs = synced(c2.number_input, "Epochs", "h_epochs", 20, cast=int, min_value=1, max_value=500)
-    lr = synced(c3.number_input, "Learning rate", "h_lr", 1e-3, cast=float, min_value=1e-5, max_value=1.0, format="%.5f")
-    batch = synced(c3.number_input, "Batch size", "h_batch", 128, cast=int, min_value=8, max_value=4096)
+    arch = bound(c1.selectbox, "Architecture", "h_arch", "mlp_ae", list(ARCHS),
+                 help="\n\n".join(f"**{a}**: {info.description}" for a, info in ARCHS.items()))
+    latent = bound(c1.number_input, "Latent width (autoencoders, relative classifier)", "h_latent", 16,
+                   min_value=LIMITS["latent"][0], max_value=LIMITS["latent"][1])
+    seeds = bound(c2.multiselect, "Seeds", "h_seeds", [0], list(range(10)))
+    epochs = bound(c2.number_input, "Epochs", "h_epochs", 20, min_value=LIMITS["epochs"][0], max_value=LIMITS["epochs"][1])
+    lr = bound(c3.number_input, "Learning rate", "h_lr", 1e-3, min_value=LIMITS["lr"][0], max_value=LIMITS["lr"][1], format="%.5f")
+    batch = bound(c3.number_input, "Batch size", "h_batch", 128, min_value=LIMITS["batch_size"][0], max_value=LIMITS["batch_size"][1])
     go = st.form_submit_button("Train", type="primary")
-mirror_to_url()
+st.caption(f"{ARCHS[arch].description}. One training runs at a time on this server; others wait their turn.")
 
-if go:
-    if not seeds:
-        st.error("Pick at least one seed.")
-        st.stop()
+if go and not seeds:
+    st.error("Pick at least one seed.")
+elif go:  # the click itself asks for the work, so an earlier Cancel does not hold it back
     hp = {"latent": int(latent)} if "latent" in ARCHS[arch].defaults else {}
-    st.button("Cancel training", help="Stops the run; nothing is saved for an unfinished model.")
     out = user_models_dir()
     report = []
-    for seed in seeds:
-        cfg = TrainConfig(sel.dataset, arch, int(seed), int(epochs), float(lr), int(batch), hp)
-        bar = st.progress(0.0, text=f"{cfg.run_name()}: starting")
-        with friendly_errors(f"Training {cfg.run_name()} failed"):
-            ck = train_and_save(cfg, out, unique_name(cfg.run_name()), device=sel.device, progress=progress_callback(bar, cfg.run_name()))
-        bar.progress(1.0, text=f"{ck.name}: done in {ck.meta['train']['time_s']:.1f} s")
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in ck.meta["metrics"]["test"].items())
-        report.append(f"Saved {ck.name} (test {metrics}) to {out}; it is now in the model pickers as model A.")
-    st.session_state["_train_report"] = report
-    st.session_state["_pending_model_a"] = ck.name
-    st.rerun()
+    update, done = long_work("Training", "training")
+    try:
+        with one_at_a_time("training"):
+            for i, seed in enumerate(seeds):
+                cfg = TrainConfig(sel.dataset, arch, int(seed), int(epochs), float(lr), int(batch), hp)
+                cfg.validate()
+                check_models_room(out)
+                name = unique_name(cfg.run_name())
+                ck = train_and_save(cfg, out, name, device=sel.device, progress=lambda p, i=i, name=name: update(
+                    (i + p.fraction) / len(seeds), f"{name}, epoch {p.epoch}, loss {p.loss:.4f}"))
+                metrics = ", ".join(f"{k} {v:.4f}" for k, v in ck.meta["metrics"]["test"].items())
+                report.append(("ok", f"Saved {ck.name} (test {metrics}) to {out}; it is now in the model pickers as model A."))
+                if warning := training_warning(ck):
+                    report.append(("warn", warning))
+    except EXPECTED as exc:
+        done()
+        st.error(f"Training failed: {exc}")
+    else:
+        done()
+        st.session_state["_train_report"] = report
+        st.session_state["_pending_model_a"] = ck.name
+        st.rerun()

@@ -10,8 +10,8 @@ from explorer.alignment import activation_matching, apply_permutation, check_pai
 from explorer.interpolation import barriers, frames_2d, latent_strips, path_curve, path_latents
 from explorer.projection import pca_2d
 from explorer.ui import cached
-from explorer.ui.state import as_bool, as_list, mirror_to_url, seed_from_url, synced
-from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
+from explorer.ui.state import bound
+from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
@@ -29,31 +29,28 @@ with latent_tab:
     else:
         mA = cached.model(A, sel.device)
         c = st.columns(4)
-        how = synced(c[0].radio, "Pick the two samples", "li_how", "by class", ["by class", "by index", "by clicking"])
-        steps = synced(c[3].slider, "Steps", "li_steps", 9, cast=int, min_value=3, max_value=17)
+        how = bound(c[0].radio, "Pick the two samples", "li_how", "by class", ["by class", "by index", "by clicking"])
+        steps = bound(c[3].slider, "Steps", "li_steps", 9, min_value=3, max_value=17)
         classes = sorted(set(probe.y.tolist()))
         if how == "by class":
-            ca = synced(c[1].selectbox, "From class", "li_ca", classes[0], classes, cast=int)
-            cb = synced(c[2].selectbox, "To class", "li_cb", classes[-1], classes, cast=int)
+            ca = bound(c[1].selectbox, "From class", "li_ca", classes[0], classes)
+            cb = bound(c[2].selectbox, "To class", "li_cb", classes[-1], classes)
             i0, i1 = int((probe.y == ca).nonzero()[0]), int((probe.y == cb).nonzero()[0])
-        elif how == "by index":
-            i0 = synced(c[1].number_input, "From probe sample", "li_i0", 0, cast=int, min_value=0, max_value=len(probe) - 1)
-            i1 = synced(c[2].number_input, "To probe sample", "li_i1", len(probe) - 1, cast=int, min_value=0, max_value=len(probe) - 1)
-        else:
+        else:  # by index, or by clicking: a click moves the end to the clicked sample and the old end to the start
+            i0 = bound(c[1].number_input, "From probe sample", "li_i0", 0, min_value=0, max_value=len(probe) - 1)
+            i1 = bound(c[2].number_input, "To probe sample", "li_i1", len(probe) - 1, min_value=0, max_value=len(probe) - 1)
+        if how == "by clicking":
             acts = cached.activations(A, sel.dataset, sel.probe, sel.device)
             xy = pca_2d(torch.from_numpy(acts[mA.bottleneck])).numpy()
             df = pd.DataFrame({"pos": np.arange(len(probe)), "x": xy[:, 0], "y": xy[:, 1], "class": probe.y.numpy()})
-            event = show_chart(charts.pickable_points(df), df, "pick_points", on_select="rerun", selection_mode="pick", key="li_pick")
-            picked = [p["pos"] for p in event.selection.get("pick", [])] if event and event.selection else []
-            seed_from_url("li_clicks", cast=as_list(int))  # the two picked samples travel in the URL too
-            clicks = st.session_state.setdefault("li_clicks", [0, len(probe) - 1])
-            if len(clicks) != 2 or not all(0 <= c < len(probe) for c in clicks):
-                clicks[:] = [0, len(probe) - 1]
-            if picked and picked[-1] != clicks[-1]:
-                clicks[:] = [clicks[-1], int(picked[-1])]
-            i0, i1 = clicks
-            st.caption("Click a point: it becomes the end of the path and the previous end its start.")
-        mirror_to_url()
+
+            def clicked():
+                picked = [p["pos"] for p in st.session_state["li_pick"].selection.get("pick", [])]
+                if picked and int(picked[-1]) != st.session_state.get("li_i1"):
+                    st.session_state["li_i0"], st.session_state["li_i1"] = st.session_state.get("li_i1", 0), int(picked[-1])
+
+            show_chart(charts.pickable_points(df), df, "pick_points", on_select=clicked, selection_mode="pick", key="li_pick")
+            st.caption("Click a point: it becomes the end of the path and the previous end its start (the two boxes above).")
         mB = cached.model(B, sel.device) if (B.relative and B.kind == "ae" and A.relative) else None
         with friendly_errors("Latent interpolation failed"):
             strips = latent_strips(mA, probe.x[i0], probe.x[i1], int(steps), mB)
@@ -73,8 +70,7 @@ with weight_tab:
                "train probe). The zoo's MLP and CNN have no batch norm, so no statistics need resetting.")
     with friendly_errors("These two models cannot be interpolated"):
         check_pair(A, B, "weight interpolation")
-    n_alpha = synced(st.number_input, "Points on the path", "wi_points", 25, cast=int, min_value=3, max_value=101)
-    mirror_to_url()
+    n_alpha = bound(st.number_input, "Points on the path", "wi_points", 25, min_value=3, max_value=101)
     mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
     train_probe = cached.probe(sel.dataset, sel.probe, "train")
     alphas = np.linspace(0, 1, int(n_alpha))
@@ -91,22 +87,20 @@ with weight_tab:
 
     paths = {"naive": sb, "weight matching": aligned("weight"), "activation matching": aligned("activation")}
     splits = {"train": (train_probe.x, train_probe.y), "test": (probe.x, probe.y)}
-    update, done = long_work("Loss and accuracy along the paths", "paths")
     with friendly_errors("Path evaluation failed"):
-        curve = pd.concat([cached.memo_frame("path_curve", {"a": A.sha256, "b": B.sha256, "path": name, "dataset": sel.dataset,
-                                                            "n": sel.probe, "alphas": alphas},
-                                             lambda s=s, name=name: path_curve(mA, sa, s, splits, alphas,
-                                                                               lambda f, name=name: update(f, f"{name} path")))
-                           .assign(path=name) for name, s in paths.items()], ignore_index=True)
-    done()
+        curve = run_long("Loss and accuracy along the paths", "paths", lambda update: pd.concat([cached.memo_frame(
+            "path_curve", {"a": A.sha256, "b": B.sha256, "path": name, "dataset": sel.dataset, "n": sel.probe, "alphas": alphas},
+            lambda s=s, name=name: path_curve(mA, sa, s, splits, alphas, lambda f, name=name: update(f, f"{name} path")))
+            .assign(path=name) for name, s in paths.items()], ignore_index=True), (A.sha256, B.sha256, sel.probe, len(alphas)))
+    if curve is None:
+        st.stop()
     left, right = st.columns(2)
     show_chart(charts.path_chart(curve, "loss"), curve, "path_loss", left)
     show_chart(charts.path_chart(curve, "accuracy"), curve, "path_accuracy", right)
     st.dataframe(barriers(curve).style.format({"loss barrier": "{:.4f}", "accuracy barrier": "{:.4f}"}), hide_index=True)
 
     st.subheader("The latent space along the path")
-    layer = synced(st.selectbox, "Layer", "wi_layer", mA.bottleneck, list(mA.layer_names))
-    mirror_to_url()
+    layer = bound(st.selectbox, "Layer", "wi_layer", mA.bottleneck, list(mA.layer_names))
     with friendly_errors("Animation failed"), st.spinner("Projecting the probe at every α…"):
         coords = {name: cached.memo("path_frames", {"a": A.sha256, "b": B.sha256, "path": name, "layer": layer,
                                                     "dataset": sel.dataset, "n": sel.probe, "alphas": alphas},
@@ -114,8 +108,7 @@ with weight_tab:
                   for name in ("naive", "weight matching")}
     allxy = np.concatenate([v.reshape(-1, 2) for v in coords.values()])
     domain = tuple(zip(allxy.min(0), allxy.max(0)))
-    synced(st.toggle, "Play", "wi_play", False, cast=as_bool, help="Frames advance on their own")
-    seed_from_url("wi_frame", cast=int)  # a shared URL restores the frame too
+    bound(st.toggle, "Play", "wi_play", False, help="Frames advance on their own")
 
     @st.fragment(run_every=0.7 if st.session_state.get("wi_play") else None)
     def animation():
@@ -123,8 +116,7 @@ with weight_tab:
             st.session_state["wi_frame"] = (st.session_state.get("wi_frame", 0) + 1) % len(alphas)
         if not 0 <= st.session_state.get("wi_frame", 0) < len(alphas):
             st.session_state["wi_frame"] = 0
-        t = st.slider("Frame", 0, len(alphas) - 1, key="wi_frame")
-        mirror_to_url()
+        t = bound(st.slider, "Frame", "wi_frame", 0, min_value=0, max_value=len(alphas) - 1)
         df = pd.concat([pd.DataFrame({"x": v[t, :, 0], "y": v[t, :, 1], "class": probe.y.numpy(), "path": f"{k}, α = {alphas[t]:.2f}"})
                         for k, v in coords.items()])
         show_chart(charts.frame_scatter(df, domain), df, "path_frame")

@@ -10,8 +10,8 @@ from explorer.projection import METHODS, project_2d
 from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check, relative_projection, select_anchors
 from explorer.retrieval import agreement, anchor_sweep
 from explorer.ui import cached
-from explorer.ui.state import as_bool, mirror_to_url, synced
-from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
+from explorer.ui.state import bound
+from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
 from explorer.words import DEMO_WORDS, word_table
 
 sel = st.session_state["selection"]
@@ -32,17 +32,16 @@ with friendly_errors("Could not load the models or the data"):
     actsB = cached.activations(B, sel.dataset, sel.probe, sel.device)
 
 c = st.columns([2, 2, 2, 2, 2, 1.4, 1.6])
-layer_a = synced(c[0].selectbox, "Layer of A", "ls_layer_a", mA.bottleneck, list(mA.layer_names))
-layer_b = synced(c[1].selectbox, "Layer of B", "ls_layer_b", mB.bottleneck, list(mB.layer_names))
-strategy = synced(c[2].selectbox, "Anchors", "ls_strategy", "random", list(ANCHOR_STRATEGIES))
+layer_a = bound(c[0].selectbox, "Layer of A", "ls_layer_a", mA.bottleneck, list(mA.layer_names))
+layer_b = bound(c[1].selectbox, "Layer of B", "ls_layer_b", mB.bottleneck, list(mB.layer_names))
+strategy = bound(c[2].selectbox, "Anchors", "ls_strategy", "random", list(ANCHOR_STRATEGIES))
 max_anchors = min(500, len(probe))
-n_anchors = synced(c[3].number_input, "Number of anchors", "ls_anchors", min(300, max(1, len(probe) // 3)), cast=int,
-                   min_value=1, max_value=max_anchors, help="Default 300, at most a third of the probe so most points are not anchors")
-similarity = synced(c[4].selectbox, "Similarity", "ls_similarity", "cosine", list(SIMILARITIES))
-center = synced(c[5].toggle, "Centre", "ls_center", False, cast=as_bool, help="Subtract the anchor mean first")
-view = synced(c[6].selectbox, "2-D view", "ls_view", "native", ["native", "pca", "umap"],
-              help="native: the coordinates of a 2-D layer (else PCA); UMAP takes ~20 s the first time, then it is cached")
-mirror_to_url()
+n_anchors = bound(c[3].number_input, "Number of anchors", "ls_anchors", min(300, max(1, len(probe) // 3)),
+                  min_value=1, max_value=max_anchors, help="Default 300, at most a third of the probe so most points are not anchors")
+similarity = bound(c[4].selectbox, "Similarity", "ls_similarity", "cosine", list(SIMILARITIES))
+center = bound(c[5].toggle, "Centre", "ls_center", False, help="Subtract the anchor mean first")
+view = bound(c[6].selectbox, "2-D view", "ls_view", "native", ["native", "pca", "umap"],
+             help="native: the coordinates of a 2-D layer (else PCA); UMAP takes ~20 s the first time, then it is cached")
 
 with friendly_errors("Cannot compare these representations"):
     probe_key = {"dataset": sel.dataset, "split": probe.split, "indices": probe.indices}
@@ -55,37 +54,42 @@ with friendly_errors("Cannot compare these representations"):
     RA = relative_projection(ZA, ZA[idx.to(ZA.device)], similarity, center)
     RB = relative_projection(ZB, ZB[idx.to(ZB.device)], similarity, center)
 
-    def coords(Z, ck, layer, space):
+    def coords(Z, ck, layer, space, poll=None):
         parts = {"model": ck.sha256, "layer": layer, **probe_key, "method": view, "space": space}
         if space == "relative":  # an absolute view does not depend on the anchors: changing them keeps it cached
             parts.update(anchors=anchor_parts, similarity=similarity, center=bool(center))
 
         def compute():
-            xy, method = project_2d(Z, view)
+            xy, method = project_2d(Z, view, poll=poll)
             return {"xy": xy, "method": np.array([METHODS.index(method)])}
 
         return cached.memo("view2d", parts, compute)
 
     spaces = {"absA": (ZA, A, layer_a, "absolute"), "absB": (ZB, B, layer_b, "absolute"),
               "relA": (RA, A, layer_a, "relative"), "relB": (RB, B, layer_b, "relative")}
-    if view == "umap":  # seconds per view (the first fit in a process also compiles): progress and Cancel
-        update, done = long_work("UMAP of the four views (the first fit in a server process compiles for ~20 s)", "umap")
-        xy = {}
-        for i, (k, v) in enumerate(spaces.items()):
-            xy[k] = coords(*v)
-            update((i + 1) / len(spaces), f"{i + 1} of {len(spaces)}")
-        done()
+    if view == "umap":  # seconds per view, in a worker process that Cancel kills at once
+
+        def umap_views(update):
+            out = {}
+            for i, (k, v) in enumerate(spaces.items()):
+                update(i / len(spaces), f"view {i + 1} of {len(spaces)}")
+                out[k] = coords(*v, poll=lambda i=i: update(i / len(spaces), f"view {i + 1} of {len(spaces)}"))
+            return out
+
+        xy = run_long("UMAP of the four views (the first fit in a server process compiles for ~20 s)", "umap", umap_views,
+                      (A.sha256, B.sha256, layer_a, layer_b, anchor_parts, similarity, bool(center)))
     else:
         xy = {k: coords(*v) for k, v in spaces.items()}
 
-df = pd.DataFrame({"id": probe.indices, "class": probe.y.numpy(), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
-df["image"] = cached.image_urls(sel.dataset, sel.probe)
-for k, v in xy.items():
-    df[f"{k}_x"], df[f"{k}_y"] = v["xy"][:, 0], v["xy"][:, 1]
-used = {k: METHODS[int(v["method"][0])] for k, v in xy.items()}
-titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B: {B.name} · {layer_b}"),
-          ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
-show_chart(charts.linked_views(df, [(k, f"{t} [{used[k]}]") for k, t in titles]), df.drop(columns="image"), "latent_views")
+if xy is not None:  # None: the UMAP fit was cancelled, and nothing of it is drawn
+    df = pd.DataFrame({"id": probe.indices, "class": probe.y.numpy(), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
+    df["image"] = cached.image_urls(sel.dataset, sel.probe)
+    for k, v in xy.items():
+        df[f"{k}_x"], df[f"{k}_y"] = v["xy"][:, 0], v["xy"][:, 1]
+    used = {k: METHODS[int(v["method"][0])] for k, v in xy.items()}
+    titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B: {B.name} · {layer_b}"),
+              ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
+    show_chart(charts.linked_views(df, [(k, f"{t} [{used[k]}]") for k, t in titles]), df.drop(columns="image"), "latent_views")
 st.caption("Colour = class; large points = anchors; hover a point for its input; drag a rectangle in any view to "
            "highlight the same samples in all four (shift-drag elsewhere to intersect). Anchors are chosen in pixel "
            "space among the probe samples, so both models use the same anchor samples.")
@@ -125,22 +129,19 @@ st.caption("GloVe 6B 50-d vs MiniLM's input token embeddings (384-d) on their sh
            "word2vec, 300 anchors, 20k words) reports absolute Jaccard/MRR/cosine ≈ 0.00/0.00/0.01 and relative ≈ "
            "0.34–0.44 / 0.94–0.98 / 0.86. These two spaces differ far more; centring each space matters a lot.")
 w = st.columns(4)
-n_words = synced(w[0].number_input, "Words", "w_words", 20000, cast=int, min_value=100, max_value=20000, step=1000)
-w_seeds = synced(w[1].number_input, "Seeds", "w_seeds", 10, cast=int, min_value=1, max_value=10)
-w_k = synced(w[2].number_input, "k", "w_k", 10, cast=int, min_value=1, max_value=50)
-centred = synced(w[3].toggle, "Centre each space", "w_centred", True, cast=as_bool)
-mirror_to_url()
+n_words = bound(w[0].number_input, "Words", "w_words", 20000, min_value=100, max_value=20000, step=1000)
+w_seeds = bound(w[1].number_input, "Seeds", "w_seeds", 10, min_value=1, max_value=10)
+w_k = bound(w[2].number_input, "k", "w_k", 10, min_value=1, max_value=50)
+centred = bound(w[3].toggle, "Centre each space", "w_centred", True)
 wparts = {"words": int(n_words), "anchors": 300, "seeds": int(w_seeds), "k": int(w_k)}
 words_df = cached.peek_frame("word_table", wparts)
 if words_df is None:
     # measured: 170 s for 20k words and 10 seeds = 2 centrings x (absolute + 10 seeds) x 7.7 s; quadratic in words
     est = 2 * (1 + int(w_seeds)) * 7.7 * (int(n_words) / 20000) ** 2 + 2
     if st.button(f"Compute the word table (about {est:.0f} s on this machine; cached afterwards)", key="w_go"):
-        update, done = long_work("Word table", "words")
         with friendly_errors("Word table failed"):
-            words_df = cached.memo_frame("word_table", wparts, lambda: word_table(
-                int(n_words), 300, int(w_seeds), int(w_k), device=sel.device, progress=update))
-        done()
+            words_df = run_long("Word table", "words", lambda update: cached.memo_frame("word_table", wparts, lambda: word_table(
+                int(n_words), 300, int(w_seeds), int(w_k), device=sel.device, progress=update)), clicked=True)
 if words_df is not None:
     shown = words_df.copy()
     shown["centred"] = shown["centred"].map({False: "plain", True: "centred"})

@@ -7,7 +7,7 @@ from explorer import charts
 from explorer.geometry import cross_overlap, layer_profile, neighbour_tables
 from explorer.intrinsic_dim import twonn_scaling
 from explorer.ui import cached
-from explorer.ui.state import as_bool, mirror_to_url, synced
+from explorer.ui.state import bound
 from explorer.ui.widgets import friendly_errors, require_data, show_chart
 
 sel = st.session_state["selection"]
@@ -22,9 +22,8 @@ if sel.model_a is None:
     st.stop()
 A, B = sel.model_a, sel.model_b
 c = st.columns(3)
-k = synced(c[0].number_input, "k (neighbours)", "g_k", 10, cast=int, min_value=1, max_value=max(1, sel.probe - 1))
-compare = synced(c[1].toggle, "Compare with model B", "g_compare", True, cast=as_bool)
-mirror_to_url()
+k = bound(c[0].number_input, "k (neighbours)", "g_k", min(10, max(1, sel.probe - 1)), min_value=1, max_value=max(1, sel.probe - 1))
+compare = bound(c[1].toggle, "Compare with model B", "g_compare", True)
 probe_key = {"dataset": sel.dataset, "n": sel.probe}
 
 
@@ -71,8 +70,7 @@ if len(frames) == 2:
 
 st.subheader("Decimation: the ID across scales")
 names = list(acts_a)
-layer = synced(st.selectbox, "Layer of A", "g_layer", cached.model(A, sel.device).bottleneck, names)
-mirror_to_url()
+layer = bound(st.selectbox, "Layer of A", "g_layer", cached.model(A, sel.device).bottleneck, names)
 with friendly_errors("Decimation failed"), st.spinner("TwoNN on 1, 2, 4, … random parts of the probe…"):
     dec = cached.memo_frame("twonn_scaling", {"model": A.sha256, **probe_key, "layer": layer},
                             lambda: twonn_scaling(cached.as_tensor(acts_a[layer], sel.device)).frame())

@@ -5,8 +5,8 @@ import streamlit as st
 from explorer import charts
 from explorer.similarity import CKA_MEASURES, GRAM_MEASURES, MEASURES, corresponding_layers, similarity_matrix
 from explorer.ui import cached
-from explorer.ui.state import as_bool, mirror_to_url, synced
-from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
+from explorer.ui.state import bound
+from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart, was_cancelled
 
 sel = st.session_state["selection"]
 st.title("Similarity")
@@ -21,15 +21,14 @@ if sel.model_a is None:
     st.stop()
 A = sel.model_a
 c = st.columns([2, 1, 1, 1])
-measure = synced(c[0].selectbox, "Measure", "s_measure", "cka_linear", list(MEASURES),
-                 format_func=lambda m: f"{MEASURES[m][0]}: {MEASURES[m][1]}")
-debiased = synced(c[1].toggle, "Debiased", "s_debiased", False, cast=as_bool, disabled=measure not in CKA_MEASURES,
-                  help="The unbiased HSIC estimator (Song et al. 2012): about 0 for unrelated layers. CKA measures only.")
-fraction = synced(c[2].number_input, "Bandwidth", "s_fraction", 1.0, cast=float, min_value=0.05, max_value=10.0, step=0.1,
-                  disabled=measure not in GRAM_MEASURES,
-                  help="Kernel width as a multiple of the median distance between samples (RBF and Laplace kernels only)")
-itself = synced(c[3].toggle, "A against itself", "s_itself", sel.model_b is None, cast=as_bool)
-mirror_to_url()
+measure = bound(c[0].selectbox, "Measure", "s_measure", "cka_linear", list(MEASURES), format_func=lambda m: MEASURES[m][0],
+                help="\n\n".join(f"**{label}**: {what}" for label, what in MEASURES.values()))
+debiased = bound(c[1].toggle, "Debiased", "s_debiased", False, disabled=measure not in CKA_MEASURES,
+                 help="The unbiased HSIC estimator (Song et al. 2012): about 0 for unrelated layers. CKA measures only.")
+fraction = bound(c[2].number_input, "Bandwidth", "s_fraction", 1.0, min_value=0.05, max_value=10.0, step=0.1,
+                 disabled=measure not in GRAM_MEASURES,
+                 help="Kernel width as a multiple of the median distance between samples (RBF and Laplace kernels only)")
+itself = bound(c[3].toggle, "A against itself", "s_itself", sel.model_b is None)
 B = A if itself or sel.model_b is None or sel.model_b.name == A.name else sel.model_b
 debiased = bool(debiased and measure in CKA_MEASURES)
 label = MEASURES[measure][0] + (", debiased" if debiased else "")
@@ -44,7 +43,7 @@ def compute():
     """Only on a cache miss: activations, then every layer pair with progress and Cancel."""
     acts_a = cached.activations(A, sel.dataset, sel.probe, sel.device)
     acts_b = None if B is A else cached.activations(B, sel.dataset, sel.probe, sel.device)
-    update, done = long_work(f"{label} of every layer pair", "similarity")
+    update, done = long_work(f"{label} of every layer pair", "similarity", parts)
     try:
         return similarity_matrix({k: cached.as_tensor(v, sel.device) for k, v in acts_a.items()},
                                  None if acts_b is None else {k: cached.as_tensor(v, sel.device) for k, v in acts_b.items()},
@@ -53,6 +52,8 @@ def compute():
         done()
 
 
+if was_cancelled(f"{label} of every layer pair", "similarity", parts):
+    st.stop()
 with friendly_errors("Similarity failed"):
     frame = cached.memo_frame("similarity_matrix", parts, compute)
 

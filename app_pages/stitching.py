@@ -9,8 +9,8 @@ from explorer.data import load_split
 from explorer.stitching import FAMILIES, grid_summary, stitched_outputs, stitching_penalties, zero_shot_grid
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
-from explorer.ui.state import as_list, mirror_to_url, synced
-from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart
+from explorer.ui.state import bound
+from explorer.ui.widgets import EXPECTED, friendly_errors, require_data, run_long, show_chart, was_cancelled
 from explorer.zoo import stitch_groups
 
 sel = st.session_state["selection"]
@@ -28,40 +28,46 @@ with zero_tab:
     if not groups:
         st.info(f"No group of relative models on {sel.dataset} to stitch (the zoo has them on digits and MNIST).")
     else:
-        group = synced(st.selectbox, "Models", "st_group", next(iter(groups)), list(groups))
-        mirror_to_url()
-        rel_names, abs_names = groups[group]
+        group = bound(st.selectbox, "Models", "st_group", next(iter(groups)), list(groups))
+        loaded, broken = {}, []
+        for name in dict.fromkeys(groups[group][0] + groups[group][1]):  # a model that does not load is left out
+            try:
+                loaded[name] = cached.model(by_name[name], sel.device)
+            except EXPECTED as exc:
+                broken.append(str(exc))
+        for msg in broken:
+            st.warning(f"Left out of the grids: {msg}")
+        rel_names, abs_names = ([n for n in names if n in loaded] for names in groups[group])
 
         def grid(names, label):
-            cks = [by_name[n] for n in names]
-            parts = {"models": [c.sha256 for c in cks], "dataset": sel.dataset, "n": sel.probe}
-            update, done = long_work("Stitching every encoder with every decoder", f"zero_shot_{label}")
-            df = cached.memo_frame("zero_shot", parts, lambda: zero_shot_grid(
-                [cached.model(c, sel.device) for c in cks], names, probe.x, probe.y, update))
-            done()
-            return df
+            parts = {"models": [by_name[n].sha256 for n in names], "dataset": sel.dataset, "n": sel.probe}
+            return run_long(f"Stitching every {label} encoder with every decoder", f"zero_shot_{label}", lambda update: cached.memo_frame(
+                "zero_shot", parts, lambda: zero_shot_grid([loaded[n] for n in names], names, probe.x, probe.y, update)), parts)
 
-        kind = by_name[rel_names[0]].kind
-        metric = "mse" if kind == "ae" else synced(st.radio, "Metric", "st_metric", "accuracy", ["accuracy", "macro_f1"], horizontal=True)
-        mirror_to_url()
+        kind = by_name[groups[group][0][0]].kind
+        metric = "mse" if kind == "ae" else bound(st.radio, "Metric", "st_metric", "accuracy", ["accuracy", "macro_f1"], horizontal=True)
         cols = st.columns(2)
         for col, names, label in ((cols[0], rel_names, "relative"), (cols[1], abs_names, "absolute")):
             with col, friendly_errors(f"The {label} models cannot be stitched"):
+                if len(names) < 2:
+                    st.info(f"Fewer than two {label} models load: no grid.")
+                    continue
                 g = grid(names, label)
+                if g is None:
+                    continue
                 show_chart(charts.grid_heatmap(g, metric, f"{label}: test {metric}", reverse=metric == "mse"), g, f"zero_shot_{label}")
                 s = grid_summary(g, metric)
                 st.markdown(f"unstitched **{s['unstitched'][0]:.4f} ± {s['unstitched'][1]:.4f}** · stitched (all i ≠ j) "
                             f"**{s['stitched'][0]:.4f} ± {s['stitched'][1]:.4f}**")
-        if kind == "ae":
+        if kind == "ae" and rel_names:
             c = st.columns(3)
-            enc = synced(c[0].selectbox, "Encoder", "st_enc", rel_names[0], rel_names)
-            dec = synced(c[1].selectbox, "Decoder", "st_dec", rel_names[min(1, len(rel_names) - 1)], rel_names)
-            n_img = synced(c[2].slider, "Images", "st_nimg", 10, cast=int, min_value=4, max_value=16)
-            mirror_to_url()
+            enc = bound(c[0].selectbox, "Encoder", "st_enc", rel_names[0], rel_names)
+            dec = bound(c[1].selectbox, "Decoder", "st_dec", rel_names[min(1, len(rel_names) - 1)], rel_names)
+            n_img = bound(c[2].slider, "Images", "st_nimg", 10, min_value=4, max_value=16)
             x = probe.x[:n_img]
             with friendly_errors("Reconstruction failed"):
-                own = stitched_outputs(cached.model(by_name[dec], sel.device), cached.model(by_name[dec], sel.device), x)
-                stitched = stitched_outputs(cached.model(by_name[enc], sel.device), cached.model(by_name[dec], sel.device), x)
+                own = stitched_outputs(loaded[dec], loaded[dec], x)
+                stitched = stitched_outputs(loaded[enc], loaded[dec], x)
             for caption, imgs in (("input", x), (f"{dec} on its own", own), (f"encoder {enc} → decoder {dec}", stitched)):
                 st.caption(caption)
                 st.image(charts.image_strip(imgs), width=56)
@@ -76,24 +82,27 @@ with trained_tab:
         st.info(f"These two models cannot be stitched layer by layer: {exc}.")
     else:
         c = st.columns(3)
-        families = synced(c[0].multiselect, "Families", "st_families", list(FAMILIES), list(FAMILIES), cast=as_list())
-        rank = synced(c[1].selectbox, "Low rank r", "st_rank", 4, [1, 2, 4, 8, 16, 32], cast=int)
-        epochs = synced(c[2].number_input, "Epochs (trained families)", "st_epochs", 20, cast=int, min_value=1, max_value=200)
-        mirror_to_url()
+        families = bound(c[0].multiselect, "Families", "st_families", list(FAMILIES), list(FAMILIES))
+        rank = bound(c[1].selectbox, "Low rank r", "st_rank", 4, [1, 2, 4, 8, 16, 32])
+        epochs = bound(c[2].number_input, "Epochs (trained families)", "st_epochs", 20, min_value=1, max_value=200)
         train_split = load_split(sel.dataset, "train")
         train_probe = cached.probe(sel.dataset, min(5000, len(train_split)), "train")
         parts = {"a": A.sha256, "b": B.sha256, "dataset": sel.dataset, "n": sel.probe, "families": families,
                  "rank": int(rank), "epochs": int(epochs)}
-        done = cached.peek("stitching_penalties", parts) is not None
-        if done or st.button("Train the stitches", type="primary", key="st_go"):
-            update, done = long_work("Fitting stitches", "stitches")
+        ready = cached.peek("stitching_penalties", parts) is not None
+        clicked = st.button("Train the stitches", type="primary", key="st_go") if not ready else False
+        if not ready and not clicked:
+            was_cancelled("Fitting stitches", "stitches", parts)  # after a Cancel: say so
+        pen = None
+        if ready or clicked:
             anchor_x = train_split.x[torch.tensor(anchor_indices_for(sel.dataset, 300))]
             with friendly_errors("Stitching failed"):
                 mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
-                pen = cached.memo_frame("stitching_penalties", parts, lambda: stitching_penalties(
-                    mA, mB, (train_probe.x, train_probe.y), (probe.x, probe.y), anchor_x, families, rank=int(rank),
-                    epochs=int(epochs), progress=update))
-            done()
+                pen = run_long("Fitting stitches", "stitches", lambda update: cached.memo_frame(
+                    "stitching_penalties", parts, lambda: stitching_penalties(
+                        mA, mB, (train_probe.x, train_probe.y), (probe.x, probe.y), anchor_x, families, rank=int(rank),
+                        epochs=int(epochs), progress=update)), parts, clicked=clicked)
+        if pen is not None:
             show_chart(charts.penalty_chart(pen), pen, "stitching_penalty")
             table = pen.pivot_table(index="family", columns="layer", values="parameters", sort=False)
             st.caption("Parameters per family and layer (a permutation counts only its positive scales):")

@@ -56,6 +56,9 @@ def extract_activations(
             h.remove()
         model.train(was)
     out = {n: torch.cat(v) for n, v in store.items()}
+    empty = [n for n, v in out.items() if v.shape[1] == 0]
+    if empty:
+        raise ValueError(f"layer(s) {', '.join(empty)} have zero width: nothing to analyse")
     if include_input:
         out = {"input": x.to(dev).flatten(1).float(), **out}
     return out

@@ -149,6 +149,10 @@ def load_checkpoint(path: Path | str | Checkpoint, device: str | torch.device = 
         state = st_load(blob)
     except Exception as exc:
         raise CheckpointError(f"{ck.weights.name}: not a readable safetensors file ({exc})") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{ck.weights.name}: {len(bad)} weight tensor(s) hold NaN or infinite values "
+                              f"({', '.join(bad[:5])}): the training diverged; retrain it with a lower learning rate")
     from explorer.data import dataset_info
 
     try:

@@ -44,13 +44,15 @@ def _fraction_bar(desc: str):
 
 
 def _train_many(cfgs: list[TrainConfig], out: Path, device: str, skip_existing: bool = False, unique: bool = False) -> int:
-    from explorer.zoo import unique_name
+    from explorer.zoo import check_models_room, training_warning, unique_name, user_models_dir
 
     for cfg in cfgs:
         if skip_existing and (out / f"{cfg.run_name()}.json").exists():
             print(f"{cfg.run_name()}: exists, skipped")
             continue
         data_mod.load_split(cfg.dataset, "train")  # a missing dataset is reported before any bar
+        if out.resolve() == user_models_dir().resolve():
+            check_models_room(out)
         name = unique_name(cfg.run_name()) if unique else cfg.run_name()
         bar, update = _tqdm_progress(name)
         try:
@@ -59,6 +61,8 @@ def _train_many(cfgs: list[TrainConfig], out: Path, device: str, skip_existing: 
             bar.close()
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in ck.meta["metrics"]["test"].items())
         print(f"{ck.name}: test {metrics}; {ck.meta['train']['time_s']:.1f} s -> {ck.sidecar}")
+        if warning := training_warning(ck):
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -92,6 +96,9 @@ def cmd_zoo(a) -> int:
 def cmd_list(a) -> int:
     from explorer.zoo import zoo_dirs
 
+    missing = [d for d in a.dirs if not Path(d).is_dir()]
+    if missing:
+        raise ValueError(f"no such folder: {', '.join(missing)}")
     found, problems = list_checkpoints(*(a.dirs or zoo_dirs()))
     for ck in found:
         m = ck.meta.get("metrics", {}).get("test", {})
@@ -176,7 +183,10 @@ def cmd_similarity(a) -> int:
     if ck_b is not None and ck_b.dataset != ck_a.dataset:
         raise ValueError(f"{ck_a.name} is trained on {ck_a.dataset} and {ck_b.name} on {ck_b.dataset}: compare models of one dataset")
     device, cache = resolve_device(a.device), DiskCache()
-    probe = load_probe(ck_a.dataset, a.probe)
+    n_test = len(data_mod.load_split(ck_a.dataset, "test"))
+    if a.probe > n_test:
+        print(f"note: --probe {a.probe} is larger than the {ck_a.dataset} test split; using all {n_test} samples", file=sys.stderr)
+    probe = load_probe(ck_a.dataset, min(a.probe, n_test))
     acts = [{k: torch.from_numpy(v).to(device) for k, v in probe_activations(load_checkpoint(ck, device)[0], ck, probe, cache).items()}
             for ck in (ck_a, ck_b) if ck is not None]
     bar, progress = _fraction_bar(MEASURES[a.measure][0])
@@ -202,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train models (one per seed) and write checkpoints")
     t.add_argument("--dataset", default="digits", choices=list(DATASETS))
     t.add_argument("--arch", default="mlp_ae", choices=list(ARCHS))
-    t.add_argument("--latent", type=int, help="latent width (autoencoders, relative classifier)")
+    t.add_argument("--latent", type=int, help="latent width (autoencoders, relative classifier), 2 to 512")
     t.add_argument("--hidden", type=int, nargs="+", help="hidden widths (MLPs) or channels (CNNs)")
     t.add_argument("--n-anchors", type=int, help="number of anchors (relative models)")
     t.add_argument("--seeds", type=int, nargs="+", default=[0])

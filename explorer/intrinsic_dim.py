@@ -111,6 +111,8 @@ def twonn_scaling(X, n_min: int = 20, discard_fraction: float = 0.1, seed: int =
     a plateau across scales is the trustworthy ID.
     """
     X, _ = deduplicate(check_points(X, what="the data"))
+    if len(X) < max(n_min, 3):
+        raise ValueError(f"decimation needs at least {max(n_min, 3)} distinct points, got {len(X)}: use a larger probe")
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(X), generator=gen).to(X.device)
     rows = []

@@ -32,8 +32,12 @@ def umap_2d(X, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
     return umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(X) - 1), random_state=seed).fit_transform(X)
 
 
-def project_2d(X, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
-    """(coordinates [N, 2], the method actually used). ``native`` needs exactly 2 columns, else PCA."""
+def project_2d(X, method: str = "pca", seed: int = 0, poll=None) -> tuple[np.ndarray, str]:
+    """(coordinates [N, 2], the method actually used). ``native`` needs exactly 2 columns, else PCA.
+
+    With ``poll``, UMAP runs in a worker process (``explorer.workers``) and ``poll()`` is called
+    while it works; when ``poll`` raises (a Cancel), the worker is killed and the fit stops at once.
+    """
     X = torch.as_tensor(X)
     if method not in METHODS:
         raise ValueError(f"unknown 2-D view {method!r}; choose one of {', '.join(METHODS)}")
@@ -44,5 +48,9 @@ def project_2d(X, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
             return X.float().cpu().numpy(), "native"
         method = "pca"
     if method == "umap":
+        if poll is not None:
+            from explorer.workers import run_stoppable
+
+            return run_stoppable(umap_2d, np.asarray(X.float().cpu()), seed, poll=poll), "umap"
         return umap_2d(X, seed), "umap"
     return pca_2d(X).cpu().numpy(), "pca"

@@ -30,8 +30,13 @@ def _check(A: torch.Tensor, B: torch.Tensor, k: int) -> None:
             raise ValueError(f"{name} contains NaN or infinite values; agreement cannot be measured")
 
 
-def _self_topk(Xn: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
-    return torch.cat([(Xn[s : s + chunk] @ Xn.T).topk(k, dim=1).indices for s in range(0, len(Xn), chunk)])
+def _self_topk(Xn: torch.Tensor, k: int, chunk: int, tick=None) -> torch.Tensor:
+    out = []
+    for s in range(0, len(Xn), chunk):
+        out.append((Xn[s : s + chunk] @ Xn.T).topk(k, dim=1).indices)
+        if tick is not None:
+            tick()
+    return torch.cat(out)
 
 
 def _summarise(An, Bn, S, T, k) -> dict[str, float]:
@@ -53,11 +58,12 @@ def retrieval_metrics(A, B, k: int = 10, chunk: int = 2048) -> dict[str, float]:
     return retrieval_metrics_both(A, B, k, chunk, both=False)[0]
 
 
-def retrieval_metrics_both(A, B, k: int = 10, chunk: int = 2048, both: bool = True):
+def retrieval_metrics_both(A, B, k: int = 10, chunk: int = 2048, both: bool = True, tick=None):
     """(metrics A→B, metrics B→A) from three similarity products instead of four.
 
     The neighbours in A of each B[j] are the column-wise top k of the same A·Bᵀ blocks that give
-    the neighbours in B of each A[i], merged chunk by chunk.
+    the neighbours in B of each A[i], merged chunk by chunk. ``tick()`` is called after each chunk
+    (a point where long work can be stopped).
     """
     A = torch.as_tensor(A).float()
     B = torch.as_tensor(B).to(A.device).float()
@@ -75,10 +81,12 @@ def retrieval_metrics_both(A, B, k: int = 10, chunk: int = 2048, both: bool = Tr
             vals, pos = torch.cat([col_val, v], 1).topk(k, dim=1)
             col_idx = torch.cat([col_idx, i + s], 1).gather(1, pos)
             col_val = vals
-    ab = _summarise(An, Bn, S_ab, _self_topk(Bn, k, chunk), k)
+        if tick is not None:
+            tick()
+    ab = _summarise(An, Bn, S_ab, _self_topk(Bn, k, chunk, tick), k)
     if not both:
         return ab, None
-    return ab, _summarise(Bn, An, col_idx, _self_topk(An, k, chunk), k)
+    return ab, _summarise(Bn, An, col_idx, _self_topk(An, k, chunk, tick), k)
 
 
 def pad_to_same_width(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:

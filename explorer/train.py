@@ -17,6 +17,8 @@ from explorer.models import arch_info, build_model, resolve_hparams
 from explorer.relative import select_anchors
 
 ANCHOR_SEED = 0  # every relative model of one dataset uses the same anchors, so they can be stitched
+# The bounds of a training run, shared by the Home form and the CLI: (lowest, highest)
+LIMITS = {"latent": (2, 512), "epochs": (1, 500), "lr": (1e-5, 1.0), "batch_size": (8, 4096)}
 
 
 class TrainingCancelled(RuntimeError):
@@ -41,13 +43,14 @@ class TrainConfig:
 
     def validate(self) -> None:
         dataset_info(self.dataset)
-        resolve_hparams(self.arch, self.hparams)
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
-        if not (0 < self.lr < 10):
-            raise ValueError(f"learning rate must be in (0, 10), got {self.lr}")
+        hp = resolve_hparams(self.arch, self.hparams)
+        values = {"epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size}
+        if "latent" in hp:
+            values["latent"] = hp["latent"]
+        for name, value in values.items():
+            lo, hi = LIMITS[name]
+            if not lo <= value <= hi:
+                raise ValueError(f"{name.replace('_', ' ')} must be between {lo:g} and {hi:g}, got {value:g}")
 
 
 @dataclass
@@ -139,7 +142,7 @@ def train(
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     x_all, y_all = tr.x.to(device), tr.y.to(device)
-    step, t0, losses = 0, time.perf_counter(), []
+    step, t0, started, losses = 0, time.perf_counter(), time.time(), []
     model.train()
     for epoch in range(cfg.epochs):
         perm = torch.randperm(n, generator=gen).to(device)
@@ -167,7 +170,8 @@ def train(
         "seed": cfg.seed,
         "anchor_indices": anchors,
         "metrics": {"test": metrics},
-        "train": {**asdict(cfg), "device": str(device), "time_s": round(elapsed, 3), "epoch_loss": losses},
+        "train": {**asdict(cfg), "device": str(device), "time_s": round(elapsed, 3), "epoch_loss": losses,
+                  "started": started, "finished": time.time()},
     }
     model.hparams = hp
     return model, meta

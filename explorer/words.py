@@ -112,12 +112,16 @@ def word_table(
     rows = []
     total = len(centerings) * (1 + seeds)
     done = 0
+
+    def tick():  # within a step: the same fraction again, so that long work can be stopped there
+        if progress:
+            progress(done / total, "")
     for centred in centerings:
         X = {s: ws.space(s).to(device) for s in SPACES}
         if centred:
             X = {s: v - v.mean(0, keepdim=True) for s, v in X.items()}
         a, b, _ = pad_to_same_width(X["GloVe"], X["MiniLM"])
-        fwd, bwd = retrieval_metrics_both(a, b, k)
+        fwd, bwd = retrieval_metrics_both(a, b, k, tick=tick)
         absolute = {("GloVe", "MiniLM"): fwd, ("MiniLM", "GloVe"): bwd}
         done += 1
         if progress:
@@ -126,7 +130,7 @@ def word_table(
         for seed in range(seeds):
             idx = torch.from_numpy(np.random.default_rng(seed).choice(len(ws.words), n_anchors, replace=False)).to(device)
             R = {s: relative_projection(v, v[idx]) for s, v in X.items()}
-            fwd, bwd = retrieval_metrics_both(R["GloVe"], R["MiniLM"], k)
+            fwd, bwd = retrieval_metrics_both(R["GloVe"], R["MiniLM"], k, tick=tick)
             rel[("GloVe", "MiniLM")].append(fwd)
             rel[("MiniLM", "GloVe")].append(bwd)
             done += 1

@@ -115,3 +115,39 @@ def stitch_groups(cks: list[Checkpoint]) -> dict[str, tuple[list[str], list[str]
         groups["relative MLP + CNN classifiers (across architectures) vs MLP + CNN"] = (
             [c.name for c in mlp + cnn], [c.name for c in cks if c.arch in ("mlp_clf", "cnn_clf")])
     return groups
+
+
+def training_warning(ck: Checkpoint, reference: list[Checkpoint] | None = None) -> str | None:
+    """A warning when a newly trained model is far worse than the zoo's models of its dataset and
+    architecture (test MSE above 3x their median, or accuracy more than 10 points below it)."""
+    import numpy as np
+
+    reference = reference if reference is not None else all_checkpoints(ck.dataset)[0]
+    peers = [c for c in reference if c.arch == ck.arch and c.name != ck.name and c.meta.get("metrics", {}).get("test")]
+    test = ck.meta.get("metrics", {}).get("test", {})
+    if not peers or not test:
+        return None
+    if "mse" in test:
+        ref = float(np.median([c.meta["metrics"]["test"]["mse"] for c in peers if "mse" in c.meta["metrics"]["test"]]))
+        if test["mse"] > 3 * ref:
+            return (f"{ck.name}: test MSE {test['mse']:.4f} is {test['mse'] / ref:.0f}x the zoo's {ref:.4f} for {ck.arch} "
+                    f"on {ck.dataset}; the learning rate ({ck.meta['train']['lr']:g}) may be too high or the run too short")
+    elif "accuracy" in test:
+        ref = float(np.median([c.meta["metrics"]["test"]["accuracy"] for c in peers if "accuracy" in c.meta["metrics"]["test"]]))
+        if test["accuracy"] < ref - 0.10:
+            return (f"{ck.name}: test accuracy {test['accuracy']:.3f} is far below the zoo's {ref:.3f} for {ck.arch} on "
+                    f"{ck.dataset}; the learning rate ({ck.meta['train']['lr']:g}) may be too high or the run too short")
+    return None
+
+
+MODELS_MAX_BYTES = 2 * 1024**3  # the user's models folder is capped (EXPLORER_MODELS_MAX_BYTES)
+
+
+def check_models_room(folder: Path | None = None, need: int = 0) -> None:
+    """A clear error when the user's models folder is at its size cap (it never grows past it)."""
+    folder = Path(folder) if folder is not None else user_models_dir()
+    cap = int(os.environ.get("EXPLORER_MODELS_MAX_BYTES", MODELS_MAX_BYTES))
+    used = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+    if used + need > cap:
+        raise ValueError(f"the models folder {folder} holds {used / 2**20:.0f} MB, at its cap of {cap / 2**20:.0f} MB "
+                         "(EXPLORER_MODELS_MAX_BYTES): remove models you no longer need, or raise the cap")

@@ -37,7 +37,7 @@ def test_different_architectures_get_a_message(models_dir):
 
 
 def test_clicked_samples_and_play_state_come_back_from_a_url(models_dir):
-    at = _page(model_a="digits-mlp_ae-l16-s0", li_how="by clicking", li_clicks="3,17", wi_play="0")
+    at = _page(model_a="digits-mlp_ae-l16-s0", li_how="by clicking", li_i0="3", li_i1="17", wi_play="0")
     assert not at.exception
     assert any(m.value.startswith("From probe sample 3 (class 6) to 17 (class 6)") for m in at.markdown)
     assert {"svg_pick_points", "csv_pick_points"} <= {b.key for b in at.get("download_button")}

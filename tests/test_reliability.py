@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import pytest
 import torch
 
 from explorer.cache import DiskCache, cache_key
@@ -206,8 +207,8 @@ def test_an_interrupted_save_leaves_only_temporary_names_which_are_cleaned_once_
 
 def test_similarity_page_leaves_undefined_layers_blank_with_the_reason(models_dir):
     model = _save_constant_layer_model(models_dir)
-    with torch.no_grad():
-        model.body.fc1.weight[0, 0] = float("nan")  # NaN from relu1 on
+    with torch.no_grad():  # finite weights whose products overflow: inf in relu1, NaN from there on
+        model.body.fc1.weight.fill_(3e38)
     save_checkpoint(model, models_dir, "digits-nan", {"dataset": "digits", "seed": 0, "metrics": {}})
     from explorer.similarity import MEASURES
 
@@ -217,3 +218,136 @@ def test_similarity_page_leaves_undefined_layers_blank_with_the_reason(models_di
             assert not at.exception and not at.error, (name, measure)
             assert any(reason in w.value for w in at.warning), (name, measure)
             assert "csv_similarity_heatmap" in {b.key for b in at.get("download_button")}  # the defined pairs are drawn
+
+
+# ---------------------------------------------------------------- one broken checkpoint of each kind, on every page
+
+PAGES = ["app_pages/home.py", "app_pages/latent_spaces.py", "app_pages/layer_geometry.py", "app_pages/stitching.py",
+         "app_pages/interpolation.py", "app_pages/similarity.py"]
+
+
+def _broken_models(models_dir):
+    """digits-truncated (cut weights), digits-liar (a sidecar claiming another architecture), digits-zero
+    (a zero-width latent), digits-nanw (NaN weights): each usable as far as its sidecar goes."""
+    sidecar, _ = _copy_zoo_model("digits-mlp_clf-s1", models_dir, "digits-truncated")
+    w = sidecar.with_suffix(".safetensors")
+    w.write_bytes(w.read_bytes()[:1000])
+    sidecar, meta = _copy_zoo_model("digits-mlp_clf-s1", models_dir, "digits-liar")
+    meta.update(arch="cnn_clf", hparams={"channels": [32, 64], "fc": 128})
+    sidecar.write_text(json.dumps(meta))
+    sidecar, meta = _copy_zoo_model("digits-mlp_ae-l16-s1", models_dir, "digits-zero")
+    meta["hparams"]["latent"] = 0
+    sidecar.write_text(json.dumps(meta))
+    model = build_model("mlp_clf", (1, 8, 8), 10, {"hidden": [32, 32]})
+    with torch.no_grad():
+        model.body.fc1.weight[0, 0] = float("nan")
+    save_checkpoint(model, models_dir, "digits-nanw", {"dataset": "digits", "seed": 0, "metrics": {}})
+    return {"digits-truncated": "digits-truncated.safetensors", "digits-liar": "digits-liar.safetensors",
+            "digits-zero": "digits-zero.json", "digits-nanw": "digits-nanw.safetensors"}
+
+
+def test_every_page_survives_each_kind_of_broken_checkpoint_as_a_or_b(models_dir):
+    broken = _broken_models(models_dir)
+    for name, file in broken.items():
+        for role, other in (("model_a", "model_b"), ("model_b", "model_a")):
+            for page in PAGES:
+                at = _page(page, **{role: name, other: "digits-mlp_clf-s0"})
+                assert not at.exception, (name, role, page, at.exception)
+                messages = [e.value for e in at.error] + [w.value for w in at.warning]
+                assert any(file in m for m in messages), (name, role, page, messages)
+
+
+def test_a_broken_model_in_the_folder_leaves_the_stitching_grids_working(models_dir):
+    sidecar, _ = _copy_zoo_model("digits-rel_clf-s2", models_dir, "digits-rel_clf-s9")
+    w = sidecar.with_suffix(".safetensors")
+    w.write_bytes(w.read_bytes()[:1000])
+    at = _page("app_pages/stitching.py", st_group="rel_clf (latent 64) vs mlp_clf")
+    assert not at.exception and not at.error
+    assert any("Left out of the grids" in m.value and "digits-rel_clf-s9.safetensors" in m.value for m in at.warning)
+    assert {"csv_zero_shot_relative", "csv_zero_shot_absolute"} <= {b.key for b in at.get("download_button")}
+    assert not [p for p in at.get("progress")]  # no progress bar left behind
+
+
+def test_the_library_and_the_cli_refuse_a_zero_width_layer(tmp_path, capsys):
+    from explorer.cli import main
+
+    with pytest.raises(ValueError, match="zero width"):
+        build_model("mlp_ae", (1, 8, 8), 10, {"latent": 0})
+    assert main(["train", "--latent", "0", "--out", str(tmp_path)]) == 2
+    assert "latent must be between 2 and 512, got 0" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_training_leaves_no_progress_bar(models_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "empty"))
+    at = _page(None, dataset="mnist")
+    at.button(key="FormSubmitter:train-Train").click().run()
+    assert not at.exception
+    assert not at.get("progress") and not [b for b in at.button if b.label == "Cancel"]
+
+
+def test_url_values_out_of_range_are_clamped_and_said_in_one_toast(models_dir):
+    at = _page(None, probe="-5", ls_anchors="0", h_epochs="100000")  # AppTest: one run on Home
+    assert not at.exception and not at.error
+    assert at.sidebar.number_input[0].value == 10 and at.number_input(key="h_epochs").value == 500
+    toasts = [t.value for t in at.toast]
+    assert len(toasts) == 1 and "probe=-5 is outside 10..359: using 10" in toasts[0] and "h_epochs=100000 is outside 1..500" in toasts[0]
+    at = _page("app_pages/layer_geometry.py", g_k="0", model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1")
+    assert not at.exception and not at.error
+    assert at.number_input(key="g_k").value == 1 and any("g_k=0 is outside 1..299: using 1" in t.value for t in at.toast)
+    at = _page("app_pages/interpolation.py", model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1", wi_points="0")
+    assert at.number_input(key="wi_points").value == 3 and any("wi_points=0" in t.value for t in at.toast)
+
+
+def test_multiselect_values_come_back_from_a_url(models_dir):
+    at = _page(None, h_seeds="3", h_arch="cnn_clf", h_epochs="2")
+    assert not at.exception and not at.toast
+    assert at.multiselect(key="h_seeds").value == [3] and at.selectbox(key="h_arch").value == "cnn_clf"
+    at = _page("app_pages/stitching.py", model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1", st_families="identity,affine")
+    assert at.multiselect(key="st_families").value == ["identity", "affine"]  # the comma form of earlier links
+    at = _page("app_pages/stitching.py", model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1",
+               st_families=["identity", "orthogonal", "nonsense"])
+    assert at.multiselect(key="st_families").value == ["identity", "orthogonal"]
+    assert any("ignored nonsense" in t.value for t in at.toast)
+
+
+def test_the_cli_defaults_work_on_the_default_dataset_and_bad_folders_are_named(models_dir, cache_dir, capsys):
+    from explorer.cli import main
+
+    assert main(["similarity", "digits-mlp_clf-s0"]) == 0  # --probe 1000 > the 359 test samples of digits
+    captured = capsys.readouterr()
+    assert "using all 359 samples" in captured.err and "359 test samples" in captured.out
+    assert main(["list", "/nonexistent"]) == 2
+    assert "no such folder: /nonexistent" in capsys.readouterr().err
+
+
+def test_a_training_far_worse_than_the_zoo_is_flagged(tmp_path, capsys):
+    from explorer.cli import main
+
+    assert main(["train", "--arch", "mlp_ae", "--latent", "16", "--lr", "1.0", "--epochs", "3", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: digits-mlp_ae-l16-s0: test MSE" in err and "learning rate (1) may be too high" in err
+
+
+def test_two_trainings_at_once_run_one_after_the_other(models_dir):
+    """Two sessions press Train together: the second waits for the first (one training per server)."""
+    import threading
+
+    results = {}
+
+    def session(i):
+        results[i] = _page(None, h_arch="mlp_clf", h_epochs="3", h_seeds=str(i + 5))
+        results[i].button(key="FormSubmitter:train-Train").click().run()
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spans = []
+    for i in range(2):
+        assert not results[i].exception
+        meta = json.loads((models_dir / f"digits-mlp_clf-s{i + 5}.json").read_text())
+        spans.append((meta["train"]["started"], meta["train"]["finished"]))
+    spans.sort()
+    assert spans[0][1] <= spans[1][0], spans  # no overlap

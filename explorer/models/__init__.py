@@ -81,6 +81,11 @@ def build_model(arch: str, in_shape, n_classes: int, hparams: dict | None = None
     """Instantiate ``arch`` for inputs of ``in_shape`` (C, H, W) and ``n_classes`` classes."""
     a = arch_info(arch)
     hp = resolve_hparams(arch, hparams)
+    for k in ("latent", "hidden", "channels", "fc", "n_anchors"):
+        widths = hp.get(k)
+        widths = widths if isinstance(widths, (list, tuple)) else [widths] if widths is not None else []
+        if any(not isinstance(w, int) or w < 1 for w in widths):
+            raise ValueError(f"{arch}: {k} = {hp[k]} has a layer of zero width (every width must be at least 1)")
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in hp.items()}
     if a.kind == "clf":
         kwargs["n_classes"] = n_classes

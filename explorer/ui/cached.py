@@ -43,19 +43,25 @@ def zoo(dataset: str | None = None) -> tuple[list[Checkpoint], list[tuple[str, s
     return [Checkpoint(Path(p), m) for p, m in found], problems
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _model(sidecar: str, sha256: str, device: str):
     model, ck = load_checkpoint(read_sidecar(sidecar), device)
     return model
 
 
 def model(ck: Checkpoint, device: str):
-    return _model(str(ck.sidecar), ck.sha256, device)
+    with st.spinner(f"Loading model {ck.name}…"):
+        return _model(str(ck.sidecar), ck.sha256, device)
 
 
-@st.cache_resource(show_spinner="Loading data…", max_entries=8)
-def probe(dataset: str, n: int, split: str = "test") -> Probe:
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _probe(dataset: str, n: int, split: str = "test") -> Probe:
     return load_probe(dataset, n, split)
+
+
+def probe(dataset: str, n: int, split: str = "test") -> Probe:
+    with st.spinner(f"Loading {n} {split} samples of {dataset}…"):
+        return _probe(dataset, n, split)
 
 
 def _with_cache_warnings(fn, *args):
@@ -68,7 +74,7 @@ def _with_cache_warnings(fn, *args):
     return out
 
 
-@st.cache_data(show_spinner="Computing activations…", max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=64)
 def _activations(sidecar: str, sha256: str, dataset: str, n: int, split: str, device: str) -> dict[str, np.ndarray]:
     ck = read_sidecar(sidecar)
     return probe_activations(model(ck, device), ck, probe(dataset, n, split), disk_cache())
@@ -76,7 +82,8 @@ def _activations(sidecar: str, sha256: str, dataset: str, n: int, split: str, de
 
 def activations(ck: Checkpoint, dataset: str, n: int, device: str, split: str = "test") -> dict[str, np.ndarray]:
     """``{layer: array[N, D]}`` with the flattened input first, memory- then disk-cached."""
-    return _with_cache_warnings(_activations, str(ck.sidecar), ck.sha256, dataset, n, split, device)
+    with st.spinner(f"Computing the activations of {ck.name} on {n} {split} samples of {dataset}…"):
+        return _with_cache_warnings(_activations, str(ck.sidecar), ck.sha256, dataset, n, split, device)
 
 
 def as_tensor(a: np.ndarray, device: str) -> torch.Tensor:

@@ -1,23 +1,35 @@
-"""The shared sidebar (dataset, probe size, device, model A, model B) and its mirror in the URL.
+"""The shared sidebar (dataset, probe size, device, model A, model B) and the one mechanism that
+mirrors widgets in the URL.
 
-Widget values live in ``st.session_state`` under fixed keys. On a session's first run they are
-seeded from ``st.query_params`` (so a copied URL reopens the same selection); after the widgets
-are drawn, every value is written back to the query string.
+Every widget that belongs in a shared link is drawn with ``bound``: Streamlit's own
+``bind="query-params"`` keeps the widget and the query string in sync both ways (a URL seeds the
+widget on a session's first run, a change rewrites the URL, values equal to the default are left
+out, a page's parameters leave the URL when another page is opened). ``bound`` adds what Streamlit
+does silently or not at all, on the first run of a session only:
+
+- a number outside the widget's range is clamped (Streamlit would reset it to the default);
+- links written by earlier versions still open: ``1``/``0`` for toggles, comma-separated lists
+  for multiselects, an option's key where the widget shows a label;
+- every parameter that was ignored or changed is named in one toast (``url_notes``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import streamlit as st
 
 from explorer.checkpoint import Checkpoint
 from explorer.data import DATASETS, DEFAULT_DATASET, DatasetUnavailable, download, is_available, load_split
-from explorer.device import available_devices
+from explorer.device import device_choices
 from explorer.ui import cached
+from explorer.ui.widgets import EXPECTED
 
 DEFAULT_PROBE = {"digits": 300, "mnist": 1000, "fashion_mnist": 1000, "cifar10": 1000}
-_MIRRORED: list[str] = []
+_URL0 = "_url_at_start"  # the query string of the session's first run: what a shared link asked for
+_SEEDED = "_url_seeded"  # keys already taken from it
+_NOTES = "_url_notes"  # what was ignored or changed, shown in one toast
 
 
 @dataclass(frozen=True)
@@ -30,41 +42,115 @@ class Selection:
     checkpoints: tuple[Checkpoint, ...]
 
 
-def seed_from_url(key: str, options=None, cast=str) -> None:
-    """Before a widget is created: take its value from the URL once per session, if valid."""
-    if key not in _MIRRORED:
-        _MIRRORED.append(key)
-    seeded = st.session_state.setdefault("_seeded_from_url", set())
-    if key in seeded:
-        return
+def remember_url() -> None:
+    """Call first in every run: keeps the query string a session was opened with."""
+    if _URL0 not in st.session_state:
+        st.session_state[_URL0] = {k: st.query_params.get_all(k) for k in st.query_params}
+        st.session_state[_SEEDED] = set()
+
+
+def url_notes() -> list[str]:
+    """The URL parameters ignored or changed so far in this run (and forgets them)."""
+    return st.session_state.pop(_NOTES, [])
+
+
+def _note(text: str) -> None:
+    st.session_state.setdefault(_NOTES, []).append(text)
+
+
+def _raw(key: str) -> list[str] | None:
+    """The URL's values for ``key`` if the session was opened with it and it was not used yet."""
+    seeded = st.session_state.setdefault(_SEEDED, set())
+    start = st.session_state.get(_URL0, {})
+    if key in seeded or key not in start:
+        return None
     seeded.add(key)
-    raw = st.query_params.get(key)
-    if raw is None:
-        return
-    try:
-        value = cast(raw)
-    except (TypeError, ValueError):
-        st.toast(f"Ignored URL parameter {key}={raw!r}: not a valid value")
-        return
-    if options is not None and value not in options:
-        st.toast(f"Ignored URL parameter {key}={raw!r}: not one of the available choices")
-        return
-    st.session_state[key] = value
+    return start[key]
 
 
-def mirror_to_url() -> None:
-    """Write every mirrored widget's current value into the query string."""
-    for key in _MIRRORED:
-        if key in st.session_state and st.session_state[key] is not None:
-            value = st.session_state[key]
-            if isinstance(value, bool):
-                value = str(int(value))
-            elif isinstance(value, (list, tuple)):
-                value = ",".join(str(v) for v in value)
-            else:
-                value = str(value)
-            if st.query_params.get(key) != value:
-                st.query_params[key] = value
+def _from_url(kind: str, key: str, raw: list[str], options, fmt, lo, hi, integer: bool):
+    """The widget value a URL asks for, or raise ValueError with the reason."""
+    text = raw[-1]
+    shown = f"{key}={','.join(raw)!r}"
+    if kind in ("selectbox", "radio", "select_slider", "segmented_control", "pills"):
+        labels = {str(fmt(o)): o for o in options}
+        keys = {str(o): o for o in options}
+        if text in labels:
+            return labels[text]
+        if text in keys:
+            return keys[text]
+        raise ValueError(f"{shown}: not one of the choices")
+    if kind == "multiselect":
+        parts = [p for r in raw for p in r.split(",") if p != ""]
+        labels = {str(fmt(o)): o for o in options}
+        keys = {str(o): o for o in options}
+        known = [labels.get(p, keys.get(p)) for p in parts]
+        unknown = [p for p, k in zip(parts, known) if k is None]
+        if unknown:
+            _note(f"{key}: ignored {', '.join(unknown)} (not among the choices)")
+        values = list(dict.fromkeys(k for k in known if k is not None))
+        if not values:
+            raise ValueError(f"{shown}: none of the choices")
+        return values
+    if kind in ("toggle", "checkbox"):
+        if text.lower() in ("1", "true"):
+            return True
+        if text.lower() in ("0", "false"):
+            return False
+        raise ValueError(f"{shown}: not true or false")
+    if kind in ("number_input", "slider"):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{shown}: not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{shown}: not a finite number")
+        clamped = min(max(value, lo if lo is not None else value), hi if hi is not None else value)
+        if integer:
+            clamped = int(round(clamped))
+        if clamped != value:
+            _note(f"{key}={text} is outside {lo}..{hi}: using {clamped}")
+        return clamped
+    return text
+
+
+def bound(widget, label: str, key: str, default, options=None, **kwargs):
+    """Draw ``widget`` (``st.selectbox``, ``c.number_input``, ...) with its value mirrored in the URL.
+
+    ``default`` is the value a link without this parameter gets (an option for choices, a list for a
+    multiselect). A value kept from an earlier run that no longer fits (an option gone, a bound
+    moved) falls back to the default or to the nearest bound, never to an error.
+    """
+    kind = widget.__name__
+    fmt = kwargs.get("format_func", str)
+    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+    integer = isinstance(default, int) and not isinstance(default, bool)
+    options = list(options) if options is not None else None
+    raw = _raw(key)
+    if raw is not None:
+        try:
+            st.session_state[key] = _from_url(kind, key, raw, options, fmt, lo, hi, integer)
+        except ValueError as exc:
+            _note(f"ignored {exc}")
+    if key in st.session_state:  # a value kept from before: still valid?
+        value = st.session_state[key]
+        if options is not None and kind == "multiselect":
+            st.session_state[key] = [v for v in value if v in options] if isinstance(value, list) else list(default)
+        elif options is not None and value not in options:
+            del st.session_state[key]
+        elif lo is not None and value is not None and value < lo:
+            st.session_state[key] = lo
+        elif hi is not None and value is not None and value > hi:
+            st.session_state[key] = hi
+    args = (label,) if options is None else (label, options)
+    if key not in st.session_state:  # the default only for a widget without a value yet
+        if kind in ("selectbox", "radio"):
+            kwargs["index"] = options.index(default) if default in options else 0
+        elif kind == "multiselect":
+            kwargs["default"] = list(default)
+        else:
+            kwargs["value"] = default
+    return widget(*args, key=key, bind="query-params", **kwargs)
 
 
 def _default_pair(cks: list[Checkpoint]) -> tuple[int, int]:
@@ -78,42 +164,28 @@ def _default_pair(cks: list[Checkpoint]) -> tuple[int, int]:
 
 
 def _probe_input(sb, dataset: str, n_test: int) -> int:
-    """The probe-size box, seeded from the URL, kept within 10..n_test (a toast says when it clamps)."""
-    seed_from_url("probe", cast=int)
-    if st.session_state.get("_probe_dataset") != dataset:  # a new dataset starts at its own default
-        if st.session_state.get("_probe_dataset") is not None:
-            st.session_state["probe"] = DEFAULT_PROBE.get(dataset, 1000)
-        st.session_state["_probe_dataset"] = dataset
-    st.session_state.setdefault("probe", DEFAULT_PROBE.get(dataset, 1000))
-    if st.session_state["probe"] > n_test:
-        st.toast(f"Probe size {st.session_state['probe']} is larger than the test split ({n_test}); using {n_test}.")
-        st.session_state["probe"] = n_test
-    if st.session_state["probe"] < min(10, n_test):
-        st.session_state["probe"] = min(10, n_test)
-    probe = sb.number_input(
-        "Probe size (test samples every analysis uses)",
-        min_value=min(10, n_test),
-        max_value=n_test,
-        step=50,
-        key="probe",
-        help="A stratified, seeded subset of the test split.",
-    )
+    """The probe-size box, kept within 10..n_test; a new dataset starts at its own default."""
+    if st.session_state.get("_probe_dataset") not in (None, dataset):
+        st.session_state.pop("probe", None)
+    st.session_state["_probe_dataset"] = dataset
+    lo = min(10, n_test)
+    if st.session_state.get("probe", 0) > n_test:
+        _note(f"probe size {st.session_state['probe']} is larger than the test split ({n_test}): using {n_test}")
+    probe = bound(sb.number_input, "Probe size (test samples every analysis uses)", "probe",
+                  min(DEFAULT_PROBE.get(dataset, 1000), n_test), min_value=lo, max_value=n_test, step=50,
+                  help="A stratified, seeded subset of the test split.")
     return int(probe)
 
 
 def sidebar() -> Selection:
     sb = st.sidebar
     names = list(DATASETS)
-    seed_from_url("dataset", names)
-    st.session_state.setdefault("dataset", DEFAULT_DATASET)
-    dataset = sb.selectbox(
-        "Dataset",
-        names,
-        key="dataset",
-        format_func=lambda n: DATASETS[n].title + ("" if is_available(n) else " — not on disk"),
-    )
+    dataset = bound(sb.selectbox, "Dataset", "dataset", DEFAULT_DATASET, names,
+                    help="\n\n".join(f"**{n}**: {i.title}" + ("" if is_available(n) else " (not on disk)") for n, i in DATASETS.items()))
+    sb.caption(DATASETS[dataset].title + ("" if is_available(dataset) else " — not on disk"))
     try:
-        n_test = len(load_split(dataset, "test"))
+        with st.spinner(f"Loading {DATASETS[dataset].title}…"):
+            n_test = len(load_split(dataset, "test"))
     except DatasetUnavailable as exc:
         sb.error(str(exc))
         n_test = 0
@@ -126,54 +198,45 @@ def sidebar() -> Selection:
                 else:
                     st.rerun()
     probe = _probe_input(sb, dataset, n_test) if n_test else 0
-    devices = available_devices()
-    seed_from_url("device", devices)
-    st.session_state.setdefault("device", devices[0])
-    device = sb.radio("Device", devices, key="device", horizontal=True)
+    choices, why_not = device_choices()
+    device = bound(sb.radio, "Device", "device", choices[0], choices, horizontal=True,
+                   help="; ".join(why_not) or "Every device this machine offers is listed.")
+    if why_not:
+        sb.caption(" · ".join(why_not))
 
     cks, _problems = cached.zoo(dataset)
     options = [c.name for c in cks]
     a_i, b_i = _default_pair(cks)
-    seed_from_url("model_a", options)
-    seed_from_url("model_b", options)
     pending = st.session_state.pop("_pending_model_a", None)  # a model just trained on Home
     if pending in options:
         st.session_state["model_a"] = pending
-    for key, i in (("model_a", a_i), ("model_b", b_i)):
-        if st.session_state.get(key) not in options:
-            st.session_state[key] = options[i] if options else None
     labels = {c.name: c.label() for c in cks}
-    model_a = sb.selectbox("Model A", options, key="model_a", format_func=labels.get)
-    model_b = sb.selectbox("Model B", options, key="model_b", format_func=labels.get)
+    model_a = bound(sb.selectbox, "Model A", "model_a", options[a_i] if options else None, options)
+    model_b = bound(sb.selectbox, "Model B", "model_b", options[b_i] if options else None, options)
+    by_name = {c.name: c for c in cks}
+    picked = {}
+    for label, name in (("A", model_a), ("B", model_b)):  # the one check of a picked model: every page relies on it
+        if name is None:
+            continue
+        sb.caption(f"{label}: {labels[name].split('  ', 1)[-1]}")
+        try:
+            cached.model(by_name[name], device)
+        except EXPECTED as exc:
+            sb.error(f"Model {label} cannot be used: {exc}")
+            st.warning(f"Model {label} ({name}) cannot be used, so this page works without it: {exc}")
+        else:
+            picked[label] = by_name[name]
     if not options:
         sb.info(f"No model for {dataset} yet: train one on the Home page or with `python -m explorer train`.")
-    mirror_to_url()
-    by_name = {c.name: c for c in cks}
-    return Selection(dataset, probe, device, by_name.get(model_a), by_name.get(model_b), tuple(cks))
+    return Selection(dataset, probe, device, picked.get("A"), picked.get("B"), tuple(cks))
 
 
-def synced(widget, label: str, key: str, default, options=None, cast=str, **kwargs):
-    """A widget whose value is seeded from the URL once and mirrored back (call ``mirror_to_url`` after).
+def unknown_page_path(known: list[str]) -> str | None:
+    """The page name a link asked for when no page has it (Streamlit then shows the default page)."""
+    from urllib.parse import urlparse
 
-    A value that is no longer valid (not in ``options``, or outside ``min_value``..``max_value``)
-    falls back to ``default`` instead of raising.
-    """
-    seed_from_url(key, options, cast)
-    value = st.session_state.setdefault(key, default)
-    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
-    if isinstance(default, list):  # a multiselect: keep the known choices
-        st.session_state[key] = [v for v in value if options is None or v in options] if isinstance(value, list) else default
-    elif (options is not None and value not in options) or (lo is not None and value < lo) or (hi is not None and value > hi):
-        st.session_state[key] = default
-    if options is not None:
-        return widget(label, options, key=key, **kwargs)
-    return widget(label, key=key, **kwargs)
-
-
-def as_list(cast=str):
-    """URL cast for a multiselect: comma-separated values."""
-    return lambda raw: [cast(v) for v in raw.split(",") if v != ""]
-
-
-def as_bool(raw: str) -> bool:
-    return raw in ("1", "true", "True")
+    url = st.context.url
+    if not url:
+        return None
+    last = urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return None if last in ("", *known) else last

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+import traceback
 from contextlib import contextmanager
 
 import streamlit as st
@@ -23,6 +25,19 @@ def friendly_errors(what: str):
         st.stop()
 
 
+@contextmanager
+def page_guard(page: str):
+    """Around every page: an expected failure anywhere becomes a clear message; an unexpected one a
+    short message too, with the traceback in the server's log (never on the page)."""
+    try:
+        yield
+    except EXPECTED as exc:
+        st.error(f"{page}: {exc}")
+    except Exception as exc:  # a bug: say what failed, keep the page alive
+        traceback.print_exc()
+        st.error(f"{page} failed unexpectedly ({type(exc).__name__}: {exc}). The server log has the details.")
+
+
 def _eta(t0: float, fraction: float) -> str:
     if fraction <= 0.02:
         return "estimating time…"
@@ -40,24 +55,81 @@ def progress_callback(bar, label: str):
     return update
 
 
-def long_work(label: str, key: str):
+def _cancelled() -> set:
+    return st.session_state.setdefault("_cancelled_jobs", set())
+
+
+def long_work(label: str, key: str, params=None):
     """A progress bar with a time-left estimate and a Cancel button, for work of more than a moment.
 
     Returns ``(update, done)``: ``update(fraction, text="")`` draws the bar; ``done()`` removes both.
-    Clicking Cancel reruns the page, which stops the work at its next progress update (a rerun
-    interrupts the running script); nothing partial is cached, because results are stored only
-    when complete.
+    Each update is a point where Streamlit stops the script when Cancel is clicked, so work that
+    updates at least every second stops within a second; nothing partial is cached, because results
+    are stored only when complete. The click is remembered with ``params`` (what the work depends
+    on): the run that follows shows "cancelled" instead of starting the same work again
+    (``was_cancelled``), until the user asks for it again or changes what it depends on.
     """
+    job = (key, repr(params))
     slot = st.empty()  # done() empties the slot; emptying a container would only add an element to it
     box = slot.container()
     bar = box.progress(0.0, text=f"{label}…")
-    box.button("Cancel", key=f"cancel_{key}", help="Stop this computation")
+    box.button("Cancel", key=f"cancel_{key}", help="Stop this computation", on_click=lambda: _cancelled().add(job))
     t0 = time.perf_counter()
 
     def update(fraction: float, text: str = "") -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label}{': ' + text if text else ''} — {_eta(t0, fraction)}")
 
     return update, slot.empty
+
+
+def was_cancelled(label: str, key: str, params=None) -> bool:
+    """True (with a note and a button to start again) when the user cancelled this very work."""
+    job = (key, repr(params))
+    jobs = _cancelled()
+    for other in [j for j in jobs if j[0] == key and j != job]:  # the parameters changed: a new job
+        jobs.discard(other)
+    if job not in jobs:
+        return False
+    left, right = st.columns([4, 1])
+    left.info(f"Cancelled: {label}. Nothing was drawn or cached from it.")
+    right.button("Run again", key=f"again_{key}", on_click=lambda: jobs.discard(job))
+    return True
+
+
+def run_long(label: str, key: str, compute, params=None, clicked: bool = False):
+    """``compute(update)`` under ``long_work``; None (and a note) when the user cancelled it.
+
+    ``clicked``: the work was asked for by a click just now, which overrides an earlier Cancel.
+    """
+    if clicked:
+        _cancelled().discard((key, repr(params)))
+    if was_cancelled(label, key, params):
+        return None
+    update, done = long_work(label, key, params)
+    try:
+        return compute(update)
+    finally:
+        done()
+
+
+# One training at a time per server: every session is a thread of one process.
+_EXCLUSIVE = threading.Lock()
+
+
+@contextmanager
+def one_at_a_time(what: str):
+    """Hold the server's single slot for heavy work (training); while another session holds it,
+    wait with a message that updates every quarter second (so Cancel still works)."""
+    slot = st.empty()
+    t0 = time.perf_counter()
+    while not _EXCLUSIVE.acquire(timeout=0.25):
+        slot.info(f"Another {what} is running on this server; this one starts when it ends "
+                  f"(waiting {time.perf_counter() - t0:.0f} s).")
+    slot.empty()
+    try:
+        yield
+    finally:
+        _EXCLUSIVE.release()
 
 
 PRESENT_KEY = "present"
