@@ -4,10 +4,11 @@ import streamlit as st
 
 from explorer.ui import PAGES
 from explorer.ui.state import bound, remember_url, sidebar, unknown_page_path, url_notes
-from explorer.ui.widgets import PRESENT_KEY, page_guard, presenting
+from explorer.ui.widgets import PRESENT_KEY, announce_cancel, page_guard, presenting
 
 st.set_page_config(page_title="Latent Explorer", page_icon="🔭", layout="wide")
 remember_url()
+announce_cancel()
 
 pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon, _) in enumerate(PAGES)]
 page = st.navigation(pages)

@@ -37,7 +37,7 @@ def _pool() -> ProcessPoolExecutor:
             main = sys.modules["__main__"]
             sys.modules["__main__"] = types.ModuleType("__main__")
             try:
-                pool.submit(int).result()
+                pool.submit(int)  # starts the worker process now, without waiting for it to be ready
             finally:
                 sys.modules["__main__"] = main
             _POOL = pool
@@ -56,7 +56,7 @@ def kill_worker() -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def run_stoppable(fn, *args, poll=None, interval: float = 0.2):
+def run_stoppable(fn, *args, poll=None, interval: float = 0.1):
     """``fn(*args)`` in the worker process; ``poll()`` is called while waiting and may raise to stop it."""
     try:
         future = _pool().submit(fn, *args)

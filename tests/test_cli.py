@@ -29,7 +29,7 @@ def test_bad_input_gives_a_message_not_a_traceback(tmp_path, capsys):
     assert main(["list", str(tmp_path)]) == 0
     assert "not valid JSON" in capsys.readouterr().err
     assert main(["train", "--epochs", "0", "--out", str(tmp_path)]) == 2
-    assert "epochs must be at least 1" in capsys.readouterr().err
+    assert "epochs must be between 1 and 500, got 0" in capsys.readouterr().err
 
 
 def test_missing_dataset_is_reported_by_the_cli(tmp_path):

@@ -92,7 +92,7 @@ def test_a_shared_url_restores_the_view(app):
               f"&g_k=7&g_layer=body.pool2", "Decimation: the ID across scales")
         assert page.get_by_label("k (neighbours)").input_value() == "7"
         assert page.get_by_label("Probe size (test samples every analysis uses)", exact=True).and_(page.locator("input")).input_value() == "250"
-        assert page.get_by_role("combobox", name="Model A").input_value().startswith("digits-cnn_clf-s0 ")
+        assert page.get_by_role("combobox", name="Model A").input_value() == "digits-cnn_clf-s0"
         assert page.get_by_role("combobox", name="Layer of A").input_value() == "body.pool2"
         _open(page, f"{url}/interpolation?model_a=digits-mlp_clf-s0&model_b=digits-mlp_clf-s1&wi_frame=7&wi_points=11",
               "Interpolation")
@@ -122,7 +122,7 @@ def test_long_training_shows_an_estimate_and_can_be_cancelled(app):
         page.get_by_role("button", name="Train", exact=True).click()
         bar = page.get_by_text("s left")
         bar.first.wait_for(timeout=60_000)  # "… epoch 3, loss 0.21 — about 40 s left"
-        page.get_by_role("button", name="Cancel training").click()
+        page.get_by_role("button", name="Cancel", exact=True).click()
         wait_idle(page, 60_000)
         page.get_by_text("Model zoo on digits").wait_for()
         assert not any((tmp / "models").glob("*.json"))  # nothing saved for the unfinished model

@@ -136,20 +136,22 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
         value = st.session_state[key]
         if options is not None and kind == "multiselect":
             st.session_state[key] = [v for v in value if v in options] if isinstance(value, list) else list(default)
-        elif options is not None and value not in options:
-            del st.session_state[key]
+        elif options is not None and value not in options:  # e.g. a layer of the previous model: back to the default
+            st.session_state[key] = default if default in options else (options[0] if options else None)
         elif lo is not None and value is not None and value < lo:
             st.session_state[key] = lo
         elif hi is not None and value is not None and value > hi:
             st.session_state[key] = hi
     args = (label,) if options is None else (label, options)
-    if key not in st.session_state:  # the default only for a widget without a value yet
-        if kind in ("selectbox", "radio"):
-            kwargs["index"] = options.index(default) if default in options else 0
-        elif kind == "multiselect":
-            kwargs["default"] = list(default)
-        else:
-            kwargs["value"] = default
+    # The default is passed on every run, even when the value comes from session state: Streamlit keeps
+    # a value equal to the default out of the URL, so its idea of the default must not change between
+    # runs (.streamlit/config.toml silences its warning about a default beside a session-state value).
+    if kind in ("selectbox", "radio"):
+        kwargs["index"] = options.index(default) if default in options else (0 if options else None)
+    elif kind == "multiselect":
+        kwargs["default"] = [d for d in default if d in options]
+    else:
+        kwargs["value"] = default
     return widget(*args, key=key, bind="query-params", **kwargs)
 
 

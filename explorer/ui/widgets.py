@@ -73,13 +73,25 @@ def long_work(label: str, key: str, params=None):
     slot = st.empty()  # done() empties the slot; emptying a container would only add an element to it
     box = slot.container()
     bar = box.progress(0.0, text=f"{label}…")
-    box.button("Cancel", key=f"cancel_{key}", help="Stop this computation", on_click=lambda: _cancelled().add(job))
+    def cancel():
+        _cancelled().add(job)
+        st.session_state["_just_cancelled"] = label
+
+    box.button("Cancel", key=f"cancel_{key}", help="Stop this computation", on_click=cancel)
     t0 = time.perf_counter()
 
     def update(fraction: float, text: str = "") -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label}{': ' + text if text else ''} — {_eta(t0, fraction)}")
 
     return update, slot.empty
+
+
+def announce_cancel() -> None:
+    """First thing in a run: say at once that the work the user just cancelled has stopped (the page's
+    own note comes when the run reaches that part of the page)."""
+    label = st.session_state.pop("_just_cancelled", None)
+    if label:
+        st.toast(f"Cancelled: {label}", icon="⏹️")
 
 
 def was_cancelled(label: str, key: str, params=None) -> bool:

@@ -1,0 +1,268 @@
+"""Reliability in a real browser: every page's widgets survive a copied URL opened in a new browser;
+Cancel stops a UMAP fit and a stitch training within a second; an unknown page says so."""
+
+import os
+import time
+
+import pytest
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, assert_clean, streamlit_server, wait_idle
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"), reason="Debian chromium not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reliability")
+    env = {"EXPLORER_CACHE_DIR": str(tmp / "cache"), "EXPLORER_MODELS_DIR": str(tmp / "models")}
+    with streamlit_server(env) as url:
+        yield url, tmp
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _new_page(browser):
+    """A page in a fresh browser context (no shared storage: as another person opening the link)."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.console_errors, page.bad_responses = [], []
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    page.on("response", lambda r: page.bad_responses.append(r.url) if r.status >= 400 else None)
+    return page
+
+
+def _open(page, url, ready):
+    page.goto(url)
+    page.get_by_text(ready).first.wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+
+
+# ------------------------------------------------------------------ widget drivers: set and read by label
+
+
+def pick(page, label, option):
+    """Choose ``option`` in the selectbox ``label``, typing it first (long option lists are virtualised)."""
+    box = page.get_by_role("combobox", name=label)
+    box.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).first.wait_for()
+    page.keyboard.press("Enter")
+    wait_idle(page, 120_000)
+    assert box.input_value() == option, (label, option, box.input_value())
+
+
+def _number(page, label, value):
+    box = page.get_by_label(label, exact=True).and_(page.locator("input"))
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page, 120_000)
+
+
+def _toggle(page, label):
+    page.locator("[data-testid=stCheckbox]").filter(has_text=label).first.locator("label").click()
+    wait_idle(page, 120_000)
+
+
+def _radio(page, option):
+    page.get_by_text(option, exact=True).click()
+    wait_idle(page, 120_000)
+
+
+def _multi(page, label, remove):
+    box = page.locator("[data-testid=stMultiSelect]").filter(has_text=label).first
+    for tag in remove:
+        box.get_by_role("button", name=f"Remove {tag}", exact=True).click()
+        wait_idle(page, 120_000)
+
+
+def _read(page, kind, label, option=None):
+    if kind == "select":
+        return page.get_by_role("combobox", name=label).input_value()
+    if kind == "number":
+        return page.get_by_label(label, exact=True).and_(page.locator("input")).input_value()
+    if kind == "toggle":
+        return page.locator("[data-testid=stCheckbox]").filter(has_text=label).first.locator("input").is_checked()
+    if kind == "radio":
+        return page.get_by_role("radio", name=option, exact=True).is_checked()
+    if kind == "multi":
+        box = page.locator("[data-testid=stMultiSelect]").filter(has_text=label).first
+        return sorted(box.locator("span[data-tag]").evaluate_all("tags => tags.map(t => t.getAttribute('aria-label'))"))
+    raise ValueError(kind)
+
+
+# page path, ready text, [(kind, label, how to set, expected read-back)]
+PAGES = [
+    ("latent_spaces", "Do A and B agree?", [
+        ("select", "Model B", "digits-mlp_ae-l16-s2", "digits-mlp_ae-l16-s2"),
+        ("number", "Probe size (test samples every analysis uses)", 200, "200"),
+        ("select", "Layer of A", "encoder.relu1", "encoder.relu1"),
+        ("select", "Layer of B", "decoder.relu1", "decoder.relu1"),
+        ("select", "Anchors", "per_class", "per_class"),
+        ("number", "Number of anchors", 40, "40"),
+        ("select", "Similarity", "l1", "l1"),
+        ("toggle", "Centre", None, True),
+        ("select", "2-D view", "pca", "pca"),
+        ("number", "Words", 1000, "1000"),
+        ("number", "Seeds", 2, "2"),
+        ("number", "k", 5, "5"),
+        ("toggle", "Centre each space", None, False),
+    ]),
+    ("layer_geometry", "Decimation: the ID across scales", [
+        ("select", "Model A", "digits-cnn_clf-s0", "digits-cnn_clf-s0"),
+        ("select", "Model B", "digits-cnn_clf-s1", "digits-cnn_clf-s1"),
+        ("number", "k (neighbours)", 6, "6"),
+        ("select", "Layer of A", "body.pool1", "body.pool1"),
+        ("toggle", "Compare with model B", None, False),
+    ]),
+    ("similarity?model_a=digits-mlp_clf-s0&model_b=digits-mlp_clf-s1", "Similarity", [
+        ("select", "Measure", "RBF CKA", "RBF CKA"),
+        ("toggle", "Debiased", None, True),
+        ("number", "Bandwidth", 0.5, "0.50"),
+        ("toggle", "A against itself", None, True),
+    ]),
+    ("stitching?model_a=digits-mlp_clf-s0&model_b=digits-mlp_clf-s1", "Zero-shot stitching", [
+        ("select", "Models", "rel_clf (latent 64) vs mlp_clf", "rel_clf (latent 64) vs mlp_clf"),
+        ("radio", "macro_f1", "macro_f1", True),
+        ("tab", "Trained stitching layers", None, None),
+        ("multi", "Families", ["low-rank", "orthogonal + scale"], ["affine", "identity", "orthogonal", "permutation x scale",
+                                                                   "translation (LS, anchors)", "translation (Procrustes, anchors)"]),
+        ("select", "Low rank r", "8", "8"),
+        ("number", "Epochs (trained families)", 7, "7"),
+    ]),
+    ("interpolation?model_a=digits-mlp_ae-l16-s0&model_b=digits-mlp_ae-l16-s1", "Interpolation", [
+        ("radio", "by index", "by index", True),
+        ("number", "From probe sample", 4, "4"),
+        ("number", "To probe sample", 9, "9"),
+    ]),
+    ("", "Train a new model", [
+        ("select", "Dataset", "mnist", "mnist"),
+        ("wait", "Model zoo on mnist", None, None),
+        ("select", "Model A", "mnist-cnn_clf-s1", "mnist-cnn_clf-s1"),
+    ]),
+]
+
+
+@pytest.mark.parametrize("path, ready, widgets", PAGES, ids=[p[0].split("?")[0] or "home" for p in PAGES])
+def test_every_widget_comes_back_from_a_copied_url_in_a_new_browser(app, browser, path, ready, widgets):
+    url, tmp = app
+    page = _new_page(browser)
+    _open(page, f"{url}/{path}", ready)
+    for kind, label, how, _ in widgets:
+        if kind == "select":
+            pick(page, label, how)
+        elif kind == "number":
+            _number(page, label, how)
+        elif kind == "toggle":
+            _toggle(page, label)
+        elif kind == "radio":
+            _radio(page, how)
+        elif kind == "tab":
+            page.get_by_role("tab", name=label).click()
+        elif kind == "wait":
+            page.get_by_text(label).first.wait_for(timeout=120_000)
+            wait_idle(page, 120_000)
+        else:
+            _multi(page, label, how)
+    wait_idle(page, 120_000)
+    copied = page.url
+    assert_clean(page)
+    page.context.close()
+    other = _new_page(browser)  # someone else opens the copied link
+    _open(other, copied, ready)
+    got, want = {}, {}
+    for kind, label, how, expected in widgets:
+        if kind == "tab":
+            other.get_by_role("tab", name=label).click()
+            continue
+        if kind == "wait":
+            continue
+        got[label], want[label] = _read(other, kind, label, how), expected
+    assert got == want, copied
+    assert_clean(other)
+    other.context.close()
+
+
+def test_a_page_url_keeps_only_its_own_and_the_sidebar_parameters(app, browser):
+    url, _ = app
+    page = _new_page(browser)
+    _open(page, f"{url}/layer_geometry?g_k=6", "Decimation: the ID across scales")
+    page.get_by_role("link", name="Similarity").click()
+    page.get_by_text("Corresponding layers").or_(page.get_by_text("A against itself")).first.wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    pick(page, "Measure", "Orthogonal Procrustes")
+    assert "s_measure=" in page.url and "g_k" not in page.url
+    page.context.close()
+
+
+def test_an_unknown_page_says_so(app, browser):
+    url, _ = app
+    page = _new_page(browser)
+    _open(page, f"{url}/no_such_page", "Model zoo on digits")
+    assert page.get_by_text("There is no page “no_such_page”").is_visible()
+    assert page.get_by_role("button", name="Deploy").count() == 0  # client.toolbarMode = "viewer"
+    page.context.close()
+
+
+def _cancel_within_a_second(page, note):
+    """Click Cancel 3 s into the work; the seconds from the click to the first sign of the stop (the
+    toast that the next run shows first), both timed inside the page."""
+    page.get_by_role("button", name="Cancel", exact=True).wait_for(timeout=120_000)
+    page.wait_for_timeout(3000)  # 3 s into the work
+    page.evaluate("""note => {
+        window.__cancel = {};
+        document.addEventListener('click', e => {
+            const b = e.target.closest('button');
+            if (b && b.innerText.trim() === 'Cancel' && !window.__cancel.click) window.__cancel.click = performance.now();
+        }, true);
+        new MutationObserver(() => {
+            if (window.__cancel.click && !window.__cancel.stop && document.body.innerText.includes(note))
+                window.__cancel.stop = performance.now();
+        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }""", note)
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    page.get_by_text(note).first.wait_for(timeout=30_000)
+    page.wait_for_function("() => window.__cancel.stop !== undefined")
+    return page.evaluate("() => (window.__cancel.stop - window.__cancel.click) / 1000")
+
+
+def test_cancel_stops_a_umap_fit_within_a_second_and_draws_nothing(app, browser):
+    url, tmp = app
+    page = _new_page(browser)
+    page.goto(f"{url}/latent_spaces?ls_view=umap&ls_anchors=50")
+    took = _cancel_within_a_second(page, "Cancelled: UMAP of the four views")
+    wait_idle(page, 120_000)
+    assert took < 1.0, f"{took:.2f} s from the click to the stop"
+    # the agreement chart, the anchor sweep and the word views are drawn; the four views are not
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 3
+    page.wait_for_timeout(2000)  # and the worker does not draw them later either
+    assert page.get_by_text("Cancelled: UMAP of the four views").is_visible()
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 3
+    page.screenshot(path=str(tmp / "umap_cancelled.png"), full_page=True)
+    assert_clean(page)
+    page.context.close()
+
+
+def test_cancel_stops_a_stitch_training_within_a_second(app, browser):
+    url, _ = app
+    page = _new_page(browser)
+    _open(page, f"{url}/stitching?model_a=digits-mlp_clf-s0&model_b=digits-mlp_clf-s1&st_epochs=200", "Zero-shot stitching")
+    page.get_by_role("tab", name="Trained stitching layers").click()
+    page.get_by_role("button", name="Train the stitches").click()
+    took = _cancel_within_a_second(page, "Cancelled: Fitting stitches")
+    wait_idle(page, 60_000)
+    assert took < 1.0, f"{took:.2f} s from the click to the stop"
+    assert page.get_by_text("Parameters per family and layer").count() == 0  # nothing of the cancelled run
+    assert_clean(page)
+    page.context.close()
