@@ -7,7 +7,7 @@ import torch
 
 from explorer import charts
 from explorer.alignment import activation_matching, apply_permutation, check_pair, perm_spec, weight_matching
-from explorer.interpolation import barriers, frames_2d, latent_strips, path_curve, path_latents
+from explorer.interpolation import BARRIERS, barriers, frames_2d, latent_strips, path_curve, path_latents
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import bound
@@ -41,7 +41,7 @@ with latent_tab:
             i1 = bound(c[2].number_input, "To probe sample", "li_i1", len(probe) - 1, min_value=0, max_value=len(probe) - 1)
         if how == "by clicking":
             acts = cached.activations(A, sel.dataset, sel.probe, sel.device)
-            xy = pca_2d(torch.from_numpy(acts[mA.bottleneck])).numpy()
+            xy = pca_2d(cached.as_tensor(acts[mA.bottleneck], "cpu")).numpy()
             df = pd.DataFrame({"pos": np.arange(len(probe)), "x": xy[:, 0], "y": xy[:, 1], "class": probe.y.numpy()})
 
             def clicked():
@@ -63,8 +63,7 @@ with latent_tab:
             st.caption("Pick two relative autoencoders as A and B to decode A's path with B through their shared relative space.")
 
 with weight_tab:
-    st.latex(r"\theta(\alpha)=(1-\alpha)\,\theta_A+\alpha\,\theta_B,\qquad "
-             r"\text{barrier}=\max_\alpha\Big[L(\theta(\alpha))-\big((1-\alpha)L(\theta_A)+\alpha L(\theta_B)\big)\Big]")
+    st.latex(r"\theta(\alpha)=(1-\alpha)\,\theta_A+\alpha\,\theta_B")
     st.caption("Aligned paths first permute B's hidden units onto A's: weight matching (Ainsworth et al. 2022: a linear "
                "assignment per layer, alternating until nothing changes) or activation matching (correlation on the "
                "train probe). The zoo's MLP and CNN have no batch norm, so no statistics need resetting.")
@@ -97,7 +96,12 @@ with weight_tab:
     left, right = st.columns(2)
     show_chart(charts.path_chart(curve, "loss"), curve, "path_loss", left)
     show_chart(charts.path_chart(curve, "accuracy"), curve, "path_accuracy", right)
-    st.dataframe(barriers(curve).style.format({"loss barrier": "{:.4f}", "accuracy barrier": "{:.4f}"}), hide_index=True)
+    definition = bound(st.radio, "Barrier", "wi_barrier", "Git Re-Basin", list(BARRIERS), horizontal=True,
+                       help="\n\n".join(f"**{k}**: {v}" for k, v in BARRIERS.items()))
+    st.caption(f"Barrier ({definition}): {BARRIERS[definition]}; the accuracy barrier is the same drop for the accuracy.")
+    table = barriers(curve)
+    shown = [c for c in table.columns if "barrier" not in c or c.endswith(f"({definition})")]
+    st.dataframe(table[shown].style.format({c: "{:.4f}" for c in shown if "barrier" in c}), hide_index=True)
 
     st.subheader("The latent space along the path")
     layer = bound(st.selectbox, "Layer", "wi_layer", mA.bottleneck, list(mA.layer_names))

@@ -29,7 +29,7 @@ probe_key = {"dataset": sel.dataset, "n": sel.probe}
 
 def profile(ck):
     acts = cached.activations(ck, sel.dataset, sel.probe, sel.device)
-    parts = {"model": ck.sha256, **probe_key, "k": int(k)}
+    parts = {"v": 2, "model": ck.sha256, **probe_key, "k": int(k)}
     return acts, cached.memo_frame("layer_profile", parts, lambda: layer_profile(
         {n: cached.as_tensor(v, sel.device) for n, v in acts.items()}, cached.probe(sel.dataset, sel.probe).y, int(k)))
 
@@ -51,8 +51,10 @@ show_chart(charts.depth_curves(prof.dropna(subset=["overlap with previous"]), "o
                                     "overlap with the previous layer", color="model"), prof, "consecutive_overlap", left)
 right.caption("Error bars: the TwoNN estimate's asymptotic standard error, ID / sqrt(points in the fit). "
               f"Overlaps: mean fraction of each sample's {k} nearest neighbours (itself excluded) shared with the labels "
-              "or with the other layer. Duplicates removed before the ID, per layer:")
-right.dataframe(prof[["model", "layer", "width", "id", "duplicates"]], hide_index=True, height=220)
+              "or with the other layer; the label overlap is the plain mean over samples (the talk's definition), the "
+              "table also has DADApy's default, each class weighted equally. Duplicates removed before the ID, per layer:")
+right.dataframe(prof[["model", "layer", "width", "id", "duplicates", "label overlap", "label overlap (class-weighted)"]],
+                hide_index=True, height=220)
 for _, r in prof[prof["note"] != ""].iterrows():
     st.warning(f"{r['model']}, layer {r['layer']}: {r['note']}")
 
@@ -72,8 +74,9 @@ st.subheader("Decimation: the ID across scales")
 names = list(acts_a)
 layer = bound(st.selectbox, "Layer of A", "g_layer", cached.model(A, sel.device).bottleneck, names)
 with friendly_errors("Decimation failed"), st.spinner("TwoNN on 1, 2, 4, … random parts of the probe…"):
-    dec = cached.memo_frame("twonn_scaling", {"model": A.sha256, **probe_key, "layer": layer},
+    dec = cached.memo_frame("twonn_scaling-2", {"model": A.sha256, **probe_key, "layer": layer},
                             lambda: twonn_scaling(cached.as_tensor(acts_a[layer], sel.device)).frame())
 show_chart(charts.decimation_chart(dec), dec, "decimation")
-st.caption("Each point splits the probe into 2^j random parts and averages their TwoNN IDs; fewer points per part "
-           "means larger neighbour distances, a coarser scale. A plateau marks a trustworthy ID.")
+st.caption("As DADApy's return_id_scaling_2NN: level j draws 2^j random subsets of N / 2^j points and averages their TwoNN "
+           "IDs (error bars: std / sqrt(2^j)); fewer points means larger neighbour distances, a coarser scale (x: the mean "
+           "first and second neighbour distance). A plateau marks a trustworthy ID.")

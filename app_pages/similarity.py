@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explorer import charts
-from explorer.similarity import CKA_MEASURES, GRAM_MEASURES, MEASURES, corresponding_layers, similarity_matrix
+from explorer.similarity import CHANNEL_MEASURES, CKA_MEASURES, GRAM_MEASURES, MEASURES, UNBIASED_ONLY, corresponding_layers, similarity_matrix
 from explorer.ui import cached
 from explorer.ui.state import bound
 from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart, was_cancelled
@@ -23,19 +23,21 @@ A = sel.model_a
 c = st.columns([2, 1, 1, 1])
 measure = bound(c[0].selectbox, "Measure", "s_measure", "cka_linear", list(MEASURES), format_func=lambda m: MEASURES[m][0],
                 help="\n\n".join(f"**{label}**: {what}" for label, what in MEASURES.values()))
-debiased = bound(c[1].toggle, "Debiased", "s_debiased", False, disabled=measure not in CKA_MEASURES,
-                 help="The unbiased HSIC estimator (Song et al. 2012): about 0 for unrelated layers. CKA measures only.")
+debiased = bound(c[1].toggle, "Debiased", "s_debiased", False, disabled=measure not in CKA_MEASURES or measure in UNBIASED_ONLY,
+                 help="The unbiased HSIC estimator (Song et al. 2012): about 0 for unrelated layers. CKA measures only; "
+                      "the G_ReLU CKA measures always use it, as Godfrey et al. define them.")
 fraction = bound(c[2].number_input, "Bandwidth", "s_fraction", 1.0, min_value=0.05, max_value=10.0, step=0.1,
                  disabled=measure not in GRAM_MEASURES,
                  help="Kernel width as a multiple of the median distance between samples (RBF and Laplace kernels only)")
 itself = bound(c[3].toggle, "A against itself", "s_itself", sel.model_b is None)
 B = A if itself or sel.model_b is None or sel.model_b.name == A.name else sel.model_b
-debiased = bool(debiased and measure in CKA_MEASURES)
+debiased = bool(debiased and measure in CKA_MEASURES) or measure in UNBIASED_ONLY
 label = MEASURES[measure][0] + (", debiased" if debiased else "")
 st.caption(f"A: **{A.name}** · B: **{B.name}** · {sel.probe} test samples of {sel.dataset} (the sidebar's probe size)"
-           + (f" · an {sel.probe} x {sel.probe} kernel matrix per layer" if measure in GRAM_MEASURES else ""))
+           + (f" · an {sel.probe} x {sel.probe} kernel matrix per layer" if measure in GRAM_MEASURES else "")
+           + (" · convolutional layers keep their channel axis (Godfrey et al.'s definition)" if measure in CHANNEL_MEASURES else ""))
 
-parts = {"a": A.sha256, "b": "itself" if B is A else B.sha256, "dataset": sel.dataset, "n": sel.probe, "measure": measure,
+parts = {"v": 2, "a": A.sha256, "b": "itself" if B is A else B.sha256, "dataset": sel.dataset, "n": sel.probe, "measure": measure,
          "debiased": debiased, "fraction": float(fraction) if measure in GRAM_MEASURES else 1.0}
 
 
@@ -45,8 +47,8 @@ def compute():
     acts_b = None if B is A else cached.activations(B, sel.dataset, sel.probe, sel.device)
     update, done = long_work(f"{label} of every layer pair", "similarity", parts)
     try:
-        return similarity_matrix({k: cached.as_tensor(v, sel.device) for k, v in acts_a.items()},
-                                 None if acts_b is None else {k: cached.as_tensor(v, sel.device) for k, v in acts_b.items()},
+        return similarity_matrix({k: cached.as_tensor(v, sel.device, flat=False) for k, v in acts_a.items()},
+                                 None if acts_b is None else {k: cached.as_tensor(v, sel.device, flat=False) for k, v in acts_b.items()},
                                  measure, debiased, float(fraction), progress=update)
     finally:
         done()

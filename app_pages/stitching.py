@@ -74,7 +74,9 @@ with zero_tab:
 
 with trained_tab:
     st.caption("Model A up to a layer, a stitch, then model B after that layer; A and B frozen, only the stitch is fitted "
-               "(Bansal et al. 2021; Godfrey et al. 2022). Penalty = accuracy(B) − accuracy(stitched) on the test probe.")
+               "(Bansal et al. 2021; Godfrey et al. 2022). Penalty (Godfrey et al. eq. 4.3) = (accuracy(A) + accuracy(B)) / 2 − "
+               "accuracy(stitched) on the test probe. Permutation x scale follows the authors' recipe (Sinkhorn start, "
+               "plain SGD, scales from half-way, batch 32); its warm-started variant starts from activation matching.")
     A, B = sel.model_a, sel.model_b
     try:
         check_pair(A, B, "trained stitching")
@@ -87,7 +89,7 @@ with trained_tab:
         epochs = bound(c[2].number_input, "Epochs (trained families)", "st_epochs", 20, min_value=1, max_value=200)
         train_split = load_split(sel.dataset, "train")
         train_probe = cached.probe(sel.dataset, min(5000, len(train_split)), "train")
-        parts = {"a": A.sha256, "b": B.sha256, "dataset": sel.dataset, "n": sel.probe, "families": families,
+        parts = {"v": 2, "a": A.sha256, "b": B.sha256, "dataset": sel.dataset, "n": sel.probe, "families": families,
                  "rank": int(rank), "epochs": int(epochs)}
         ready = cached.peek("stitching_penalties", parts) is not None
         clicked = st.button("Train the stitches", type="primary", key="st_go") if not ready else False

@@ -14,11 +14,12 @@ def extract_activations(
     device: str | torch.device | None = None,
     include_input: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """``{layer: Tensor[N, D]}`` for the model's named layers (or ``layers``), in depth order.
+    """``{layer: Tensor}`` for the model's named layers (or ``layers``), in depth order.
 
-    Runs batched in eval mode without gradients on ``device`` (default: the model's), flattens each
-    output to [N, D] and returns the tensors on that device. ``include_input`` adds the flattened
-    input itself as ``"input"`` (layer 0 of the geometry analyses).
+    Runs batched in eval mode without gradients on ``device`` (default: the model's) and returns
+    each output as it is, on that device: [N, D] for dense layers, [N, C, H, W] for convolutional
+    ones (the channel axis is kept, as the G_ReLU measures need; ``X.flatten(1)`` gives the usual
+    [N, D]). ``include_input`` adds the input itself as ``"input"`` (layer 0 of the analyses).
     """
     names = list(layers) if layers is not None else list(model.layer_names)
     unknown = [n for n in names if n not in dict(model.named_modules())]
@@ -35,7 +36,7 @@ def extract_activations(
     def make_hook(name):
         def hook(_mod, _inp, out):
             if name not in current["seen"]:
-                current["seen"][name] = out.detach().flatten(1)
+                current["seen"][name] = out.detach()
 
         return hook
 
@@ -56,11 +57,11 @@ def extract_activations(
             h.remove()
         model.train(was)
     out = {n: torch.cat(v) for n, v in store.items()}
-    empty = [n for n, v in out.items() if v.shape[1] == 0]
+    empty = [n for n, v in out.items() if v[0].numel() == 0]
     if empty:
         raise ValueError(f"layer(s) {', '.join(empty)} have zero width: nothing to analyse")
     if include_input:
-        out = {"input": x.to(dev).flatten(1).float(), **out}
+        out = {"input": x.to(dev).float(), **out}
     return out
 
 
@@ -75,6 +76,7 @@ def probe_activations(model, ck, probe, cache=None, include_input: bool = True) 
     def compute():
         return extract_activations(model, probe.x, include_input=include_input)
 
-    value = cache.memoize("activations", parts, compute) if cache is not None else {k: v.cpu().numpy() for k, v in compute().items()}
+    # "-2": entries keep each layer's own shape (earlier ones were flattened)
+    value = cache.memoize("activations-2", parts, compute) if cache is not None else {k: v.cpu().numpy() for k, v in compute().items()}
     order = (["input"] if include_input else []) + list(model.layer_names)
     return {k: value[k] for k in order}

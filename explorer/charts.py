@@ -178,9 +178,9 @@ def layer_heatmap(df: pd.DataFrame, value: str = "overlap", a: str = "A", b: str
 
 
 def decimation_chart(df: pd.DataFrame) -> alt.LayerChart:
-    """ID against scale (mean second-neighbour distance), log x, mean ± std over the parts."""
-    base = alt.Chart(df.assign(lo=df["id"] - df["id std"], hi=df["id"] + df["id std"]))
-    x = alt.X("scale:Q", scale=alt.Scale(type="log"), title="scale: mean 2nd-neighbour distance (log)")
+    """ID against scale (mean first and second neighbour distance), log x, mean ± error over the subsets (DADApy's)."""
+    base = alt.Chart(df.assign(lo=df["id"] - df["id error"], hi=df["id"] + df["id error"]))
+    x = alt.X("scale:Q", scale=alt.Scale(type="log"), title="scale: mean 1st and 2nd neighbour distance (log)")
     bars = base.mark_errorbar().encode(x=x, y=alt.Y("lo:Q", title="TwoNN ID"), y2="hi:Q")
     line = base.mark_line(point=True).encode(
         x=x, y="id:Q", tooltip=["parts:Q", "points per part:Q", alt.Tooltip("id:Q", format=".2f"), alt.Tooltip("scale:Q", format=".3g")]
@@ -286,7 +286,7 @@ def penalty_chart(df: pd.DataFrame) -> alt.Chart:
         .mark_line(point=True)
         .encode(
             x=alt.X("layer:N", sort=None, title="stitched after layer"),
-            y=alt.Y("penalty:Q", title="penalty = acc(B) − acc(stitched)"),
+            y=alt.Y("penalty:Q", title="penalty = (acc(A) + acc(B)) / 2 − acc(stitched)"),
             color=alt.Color("family:N", scale=alt.Scale(scheme="tableau10")),
             tooltip=["layer", "family", "parameters", alt.Tooltip("accuracy stitched:Q", format=".4f"), alt.Tooltip("penalty:Q", format=".4f")],
         )

@@ -149,7 +149,7 @@ def cmd_words(a) -> int:
 
     bar, progress = _fraction_bar("word table")
     try:
-        df = word_table(a.words, a.anchors, a.seeds, a.k, progress=progress)
+        df = word_table(a.words, a.anchors, a.seeds, a.k, progress=progress, skip_top=a.skip_top)
     except WordSpacesUnavailable as exc:
         raise ValueError(str(exc)) from None
     finally:
@@ -157,7 +157,8 @@ def cmd_words(a) -> int:
     df["centred"] = df["centred"].map({False: "plain", True: "centred"})
     for m in ("jaccard", "mrr", "cosine"):
         df[m] = [f"{v:.3f} ± {sd:.3f}" for v, sd in zip(df[m], df[f"{m} std"])]
-    print(f"GloVe 6B 50-d vs MiniLM token embeddings: {a.words} words, {a.anchors} anchors, {a.seeds} seeds, k={a.k}")
+    print(f"GloVe 6B 50-d vs MiniLM token embeddings: {a.words} words (the {a.skip_top} most frequent dropped), "
+          f"{a.anchors} anchors, {a.seeds} seeds, k={a.k}, std with ddof 1")
     print("(absolute rows zero-pad GloVe to 384 columns; centred = each space minus its mean)")
     print(df[["direction", "space", "centred", "jaccard", "mrr", "cosine"]].to_string(index=False))
     return 0
@@ -251,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--words", type=int, default=20000, help="size of the shared vocabulary")
     w.add_argument("--anchors", type=int, default=300)
     w.add_argument("--seeds", type=int, default=10)
-    w.add_argument("--k", type=int, default=10)
+    w.add_argument("--k", type=int, default=5, help="neighbours (relreps' protocol: 5; our earlier table used 10)")
+    w.add_argument("--skip-top", type=int, default=400, help="drop the most frequent words first (relreps: 400; 0 keeps them)")
     w.set_defaults(fn=cmd_words)
 
     from explorer.similarity import MEASURES

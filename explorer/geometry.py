@@ -29,6 +29,10 @@ def layer_profile(layers: dict, labels, k: int = 10, tables: dict | None = None)
     """One row per layer: depth, width, TwoNN ID with its standard error, duplicates removed,
     overlap of the neighbourhoods with the labels, and with the previous layer's neighbourhoods.
 
+    ``label overlap`` is the plain mean over samples, as the geometry talk defines it (Doimo et al.);
+    ``label overlap (class-weighted)`` averages each class's mean instead, DADApy's default
+    (``return_label_overlap(weighted=True)``): the two differ when the classes are unbalanced.
+
     A layer where the analysis is undefined (NaN values, fewer than 3 distinct points) gets
     missing values and the reason in ``note``; the other layers are unaffected.
     """
@@ -37,7 +41,8 @@ def layer_profile(layers: dict, labels, k: int = 10, tables: dict | None = None)
     for depth, (name, X) in enumerate(layers.items()):
         X = torch.as_tensor(X)
         row = {"depth": depth, "layer": name, "width": int(X.reshape(len(X), -1).shape[1]), "id": np.nan, "id stderr": np.nan,
-               "duplicates": np.nan, "label overlap": np.nan, "overlap with previous": np.nan, "note": ""}
+               "duplicates": np.nan, "label overlap": np.nan, "label overlap (class-weighted)": np.nan,
+               "overlap with previous": np.nan, "note": ""}
         nn = tables[name]
         try:
             r = twonn(X)
@@ -46,6 +51,7 @@ def layer_profile(layers: dict, labels, k: int = 10, tables: dict | None = None)
             row["note"] = str(exc)
         if nn is not None:
             row["label overlap"] = label_overlap_of_indices(nn, labels)
+            row["label overlap (class-weighted)"] = label_overlap_of_indices(nn, labels, class_weighted=True)
             if prev is not None:
                 row["overlap with previous"] = float(overlap_of_indices(prev, nn).mean())
         rows.append(row)

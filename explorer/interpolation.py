@@ -1,10 +1,17 @@
 """Interpolation: between latents (linear, spherical) and between weights (mode connectivity).
 
-Weight interpolation: theta(a) = (1 - a) theta_A + a theta_B. Along the path, loss and accuracy;
-the barrier is max_a [L(a) - ((1 - a) L(0) + a L(1))] for the loss and, for the accuracy, the
-largest drop below the straight line between the end points. Aligning B onto A by a permutation
-of its hidden units first (``explorer.alignment``) removes most of the barrier between two
-trainings (Ainsworth et al. 2022; Entezari et al. 2022).
+Weight interpolation: theta(a) = (1 - a) theta_A + a theta_B. Along the path, loss and accuracy,
+and two published barriers (``barriers``), each named by its paper:
+
+- Git Re-Basin (Ainsworth et al. 2022; samuela/git-re-basin ``src/mnist_barrier_vs_epoch_plot.py``
+  L21-27): ``max_a L(a) - (L(0) + L(1)) / 2``, the end points' mean;
+- Entezari et al. (2022): ``max_a [L(a) - ((1 - a) L(0) + a L(1))]``, the straight line between
+  the end points' losses.
+
+They agree when the end points have equal loss. For the accuracy, the same with the signs turned:
+the largest drop below the end points' mean, or below the straight line. Aligning B onto A by a
+permutation of its hidden units first (``explorer.alignment``) removes most of the barrier
+between two trainings.
 """
 
 from __future__ import annotations
@@ -72,8 +79,14 @@ def path_curve(
     return pd.DataFrame(rows)
 
 
+BARRIERS = {"Git Re-Basin": "max L(α) − (L(0) + L(1)) / 2 (Ainsworth et al. 2022)",
+            "Entezari et al.": "max [L(α) − ((1 − α) L(0) + α L(1))] (Entezari et al. 2022)"}
+
+
 def barriers(curve: pd.DataFrame) -> pd.DataFrame:
-    """Loss and accuracy barriers per split (and per path, when the curve has a ``path`` column)."""
+    """Loss and accuracy barriers per split (and per path, when the curve has a ``path`` column), under
+    both definitions: columns ``loss barrier (Git Re-Basin)``, ``loss barrier (Entezari et al.)`` and
+    the same for the accuracy (a drop, so positive when the path is worse)."""
     keys = [c for c in ("path", "split") if c in curve.columns]
     rows = []
     for key, g in curve.groupby(keys, sort=False):
@@ -82,8 +95,8 @@ def barriers(curve: pd.DataFrame) -> pd.DataFrame:
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         for metric, sign in (("loss", 1), ("accuracy", -1)):
             v = g[metric].to_numpy()
-            line = (1 - a) * v[0] + a * v[-1]
-            row[f"{metric} barrier"] = float(np.max(sign * (v - line)))
+            row[f"{metric} barrier (Git Re-Basin)"] = float(np.max(sign * (v - (v[0] + v[-1]) / 2)))
+            row[f"{metric} barrier (Entezari et al.)"] = float(np.max(sign * (v - ((1 - a) * v[0] + a * v[-1]))))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -97,7 +110,7 @@ def path_latents(model, sa: dict, sb: dict, x: torch.Tensor, layer: str, alphas)
     frames = []
     for a in alphas:
         m.load_state_dict(interpolate_states(sa, sb, float(a)))
-        frames.append(extract_activations(m, x, [layer])[layer].cpu().numpy())
+        frames.append(extract_activations(m, x, [layer])[layer].flatten(1).cpu().numpy())
     return np.stack(frames)
 
 

@@ -25,7 +25,8 @@ class TwoNNResult:
     n_points: int  # distinct points
     n_duplicates: int  # rows removed as exact duplicates
     mu: np.ndarray  # r2 / r1 per distinct point, in data order
-    r2_mean: float  # mean second-neighbour distance: the scale the ID refers to
+    r2_mean: float  # mean second-neighbour distance
+    r_mean: float = float("nan")  # mean of the first and second neighbour distances: DADApy's scale
 
     @property
     def stderr(self) -> float:
@@ -78,7 +79,7 @@ def _twonn_checked(X: torch.Tensor, discard_fraction: float, estimator: str, dty
             raise ValueError("some points are closer than the precision of the distances; retry with dtype=torch.float64")
     mu = (r2 / r1).cpu().numpy()
     ident, n_used = fit_twonn(mu, discard_fraction, estimator)
-    return TwoNNResult(ident, n_used, len(X), dups, mu, float(r2.mean()))
+    return TwoNNResult(ident, n_used, len(X), dups, mu, float(r2.mean()), float((r1.mean() + r2.mean()) / 2))
 
 
 def twonn(X, discard_fraction: float = 0.1, estimator: str = "fit", dtype: torch.dtype | None = None) -> TwoNNResult:
@@ -88,42 +89,46 @@ def twonn(X, discard_fraction: float = 0.1, estimator: str = "fit", dtype: torch
 
 @dataclass(frozen=True)
 class ScalingResult:
-    """ID against scale: for each decimation level, the data is split into 2^j random parts."""
+    """ID against scale, as DADApy's ``return_id_scaling_2NN``: level i draws 2^i random subsets."""
 
-    n_parts: np.ndarray  # 2^j
-    n_per_part: np.ndarray
-    id_mean: np.ndarray
-    id_std: np.ndarray
-    scale: np.ndarray  # mean second-neighbour distance at that level
+    n_parts: np.ndarray  # 2^i subsets at level i
+    n_per_part: np.ndarray  # round(N / 2^i) points each
+    id_mean: np.ndarray  # the mean ID over the subsets
+    id_error: np.ndarray  # std of the IDs (ddof 0) / sqrt(number of subsets); 0 at the full data
+    scale: np.ndarray  # the mean over subsets of the mean first and second neighbour distance
 
     def frame(self):
         import pandas as pd
 
-        return pd.DataFrame(
-            {"parts": self.n_parts, "points per part": self.n_per_part, "id": self.id_mean, "id std": self.id_std, "scale": self.scale}
-        )
+        return pd.DataFrame({"parts": self.n_parts, "points per part": self.n_per_part, "id": self.id_mean,
+                             "id error": self.id_error, "scale": self.scale})
 
 
-def twonn_scaling(X, n_min: int = 20, discard_fraction: float = 0.1, seed: int = 0, dtype: torch.dtype | None = None) -> ScalingResult:
-    """The decimation analysis: TwoNN on random partitions into 1, 2, 4, ... parts (at least n_min points each).
+def twonn_scaling(X, n_min: int = 10, discard_fraction: float = 0.1, seed: int = 0, dtype: torch.dtype | None = None) -> ScalingResult:
+    """The decimation analysis of DADApy 0.3.4 (``IdEstimation.return_id_scaling_2NN``,
+    ``dadapy/id_estimation.py`` L254-333 with ``compute_id_2NN`` L104-203): at level i the data is
+    sampled into 2^i subsets of round(N / 2^i) points, each drawn independently without
+    replacement (subsets may overlap), for every level whose subsets have more than ``n_min``
+    points; the ID is the mean over the subsets, its error std / sqrt(2^i), its scale the mean of
+    the first and second neighbour distances. Subsets come from ``numpy.random.default_rng(seed)``,
+    level by level and subset by subset (the full data at level 0 draws nothing).
 
-    Fewer points per part means larger neighbour distances, so the ID is read at coarser scales;
+    Fewer points per subset means larger neighbour distances, so the ID is read at coarser scales;
     a plateau across scales is the trustworthy ID.
     """
     X, _ = deduplicate(check_points(X, what="the data"))
-    if len(X) < max(n_min, 3):
-        raise ValueError(f"decimation needs at least {max(n_min, 3)} distinct points, got {len(X)}: use a larger probe")
-    gen = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(X), generator=gen).to(X.device)
+    n = len(X)
+    sizes = [int(s) for s in np.rint(n / 2 ** np.arange(max(int(np.log2(n)) - 1, 1))) if s > n_min]
+    if not sizes:
+        raise ValueError(f"decimation needs more than {n_min} distinct points, got {n}: use a larger probe")
+    rng = np.random.default_rng(seed)
     rows = []
-    parts = 1
-    while len(X) // parts >= max(n_min, 3):
-        ids, scales = [], []
-        for chunk in torch.tensor_split(perm, parts):
-            r = _twonn_checked(X[chunk], discard_fraction, "fit", dtype)
-            ids.append(r.id)
-            scales.append(r.r2_mean)
-        rows.append((parts, len(X) // parts, np.mean(ids), np.std(ids), np.mean(scales)))
-        parts *= 2
+    for level, size in enumerate(sizes):
+        parts = 2**level
+        subsets = [None] if parts == 1 else [torch.from_numpy(rng.choice(n, size, replace=False)).to(X.device) for _ in range(parts)]
+        fits = [_twonn_checked(X if idx is None else X[idx], discard_fraction, "fit", dtype) for idx in subsets]
+        ids = np.array([f.id for f in fits])
+        error = float(ids.std(ddof=0) / np.sqrt(parts)) if parts > 1 else 0.0
+        rows.append((parts, size, ids.mean(), error, np.mean([f.r_mean for f in fits])))
     a = np.array(rows)
     return ScalingResult(a[:, 0].astype(int), a[:, 1].astype(int), a[:, 2], a[:, 3], a[:, 4])

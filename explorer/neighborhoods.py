@@ -103,8 +103,10 @@ def overlap(X, Y, k: int = 10) -> float:
 def label_overlap(X, labels, k: int = 10, class_weighted: bool = False) -> float:
     """Mean fraction of each sample's k neighbours that share its label.
 
-    ``class_weighted`` averages the per-class means instead (each class counts equally, as DADApy
-    does when asked to weight by class), which matters for unbalanced labels.
+    The plain mean over samples is the geometry talk's definition (Ansuini & Cazzaniga; Doimo et al.
+    2020). ``class_weighted`` averages the per-class means instead, so each class counts equally:
+    that is DADApy's default (``return_label_overlap(weighted=True)``, which weights each sample by
+    1 / its class count). The two agree for balanced labels.
     """
     return label_overlap_of_indices(knn(X, k, distances=False)[1], labels, class_weighted)
 

@@ -10,16 +10,30 @@ returns a similarity in [0, 1], 1 when Y equals X up to the measure's group of t
   ``debiased=True`` replaces HSIC by its unbiased estimator (Song et al., JMLR 2012), written as
   the inner product of U-centred Gram matrices; it is about 0 for independent data, and can be
   slightly negative.
-* ``procrustes``: orthogonal Procrustes on centred, unit-Frobenius data, ``s = ||X^T Y||_*``
-  (the nuclear norm), 1 exactly when Y is a rotation of X up to scale; ``form="distance"`` gives
-  ``1 - s``, ``form="angle"`` the angular distance ``arccos(s)`` (Williams et al. 2021).
-* ``relu_procrustes`` and ``relu_cka`` (Godfrey et al., NeurIPS 2022): invariant to the ReLU
-  intertwiner group, permutations times positive scalings of the units, and not to rotations.
-  Both first centre each unit and divide it by its norm over the samples, which removes positive
-  scaling (a dead unit, all zero, stays zero). ``relu_procrustes`` then finds the best matching
-  of units (``scipy.optimize.linear_sum_assignment`` on the unit correlations); ``relu_cka`` uses
-  a kernel that is invariant to permuting units: ``max_u x_u x'_u`` (not positive semi-definite,
-  as the authors remark), or the positive-definite Laplace kernel ``exp(-||x - x'||_1 / sigma)``.
+* ``procrustes`` (Williams et al. 2021, the shape metric): orthogonal Procrustes on centred,
+  unit-Frobenius, flattened data, ``s = ||X^T Y||_*`` (the nuclear norm), 1 exactly when Y is a
+  rotation of X up to scale; ``form="distance"`` gives ``1 - s``, ``form="angle"`` ``arccos(s)``.
+* The measures of Godfrey et al. (NeurIPS 2022), on activations that keep their channel axis,
+  X [N, C, H, W] (H = W = 1 for dense layers), as the authors' code does (pnnl/modelsym,
+  ``model_symmetries/alignment/alignment.py``: ``wreath_procrustes`` L61-102, ``wreath_cka``
+  L104-148, ``ortho_procrustes`` L150-189; appendix D.7). Layers of unequal shape are first made
+  alike as there: the smaller feature map is upsampled by nearest neighbour (a whole-number factor),
+  the layer with fewer channels is padded with zero channels, and C is the larger channel count.
+
+  - ``relu_procrustes`` (Def. 5.2): no centring; each channel divided by its norm over (N, H, W);
+    M = sum over n, h, w of X~[n, :, h, w] Y~[n, :, h, w]^T (C x C); the matching maximises the
+    matched sum of M (``scipy.optimize.linear_sum_assignment``); d^2 = ||X~||^2 + ||Y~||^2 - 2 x
+    matched sum, and the similarity is ``1 - sqrt(d^2 / (4 C))``. Invariant to permutations times
+    positive scalings of channels (the ReLU intertwiner group), and not to rotations.
+  - ``procrustes_godfrey`` (their Table 2 row, for comparison on the same scale): no centring, the
+    whole tensor scaled to unit Frobenius norm, channels as the features: ``1 - sqrt(2 - 2 ||M||_*) / 2``.
+  - ``relu_cka`` (Def. 5.3): each channel centred over (N, H, W) and divided by its norm there;
+    the kernel is ``k(x, x') = max over channels c of sum over (h, w) of x[c, h, w] x'[c, h, w]``
+    (not positive semi-definite, as the authors remark), with the unbiased HSIC (Nguyen, Raghu and
+    Kornblith 2021, eq. 3): always debiased, as in the paper.
+  - ``relu_cka_laplace`` (eq. 5.6): the positive-definite Laplace kernel ``exp(-||x - x'||_1 / sigma)``
+    on the same per-channel normalisation, unbiased HSIC. The authors' code has no Laplace variant
+    and the paper gives no bandwidth: ``sigma = fraction x the median L1 distance`` is ours.
 
 Precision: data is centred first and products of centred float32 data stay float32 (they agree
 with float64 to about 1e-8 here); every sum of squares, norm, Gram centring and final inner
@@ -44,13 +58,20 @@ from scipy.optimize import linear_sum_assignment
 MEASURES: dict[str, tuple[str, str]] = {
     "cka_linear": ("Linear CKA", "invariant to rotations and isotropic scaling"),
     "cka_rbf": ("RBF CKA", "Gaussian kernel, bandwidth from the median distance"),
-    "procrustes": ("Orthogonal Procrustes", "nuclear norm of X^T Y on centred, unit-norm data"),
-    "relu_procrustes": ("G_ReLU Procrustes", "best matching of units after removing their scale"),
-    "relu_cka": ("G_ReLU CKA (max kernel)", "kernel max_u x_u x'_u on unit-normalised activations"),
-    "relu_cka_laplace": ("G_ReLU CKA (Laplace kernel)", "PSD kernel exp(-|x - x'|_1 / sigma) on unit-normalised activations"),
+    "procrustes": ("Procrustes shape (Williams et al.)", "nuclear norm of X^T Y on centred, unit-norm, flattened data"),
+    "procrustes_godfrey": ("Orthogonal Procrustes (Godfrey et al.)",
+                           "their Table 2 form: uncentred, channels as features, 1 - sqrt(2 - 2|X^T Y|_*)/2"),
+    "relu_procrustes": ("G_ReLU Procrustes", "Godfrey et al. Def. 5.2: best matching of channels after removing their scale"),
+    "relu_cka": ("G_ReLU CKA (max kernel)", "Godfrey et al. Def. 5.3: max over channels of the per-channel inner product"),
+    "relu_cka_laplace": ("G_ReLU CKA (Laplace kernel)",
+                         "Godfrey et al. eq. 5.6, exp(-|x - x'|_1 / sigma); the median bandwidth rule is ours"),
 }
 # the CKA family: these take ``debiased`` (the unbiased HSIC estimator)
 CKA_MEASURES = ("cka_linear", "cka_rbf", "relu_cka", "relu_cka_laplace")
+# Godfrey et al. define their CKA with the unbiased HSIC only
+UNBIASED_ONLY = ("relu_cka", "relu_cka_laplace")
+# measures that keep the channel axis of convolutional layers (the others flatten every layer)
+CHANNEL_MEASURES = ("procrustes_godfrey", "relu_procrustes", "relu_cka", "relu_cka_laplace")
 # measures that build an N x N Gram matrix per layer (memory and time grow as N^2)
 GRAM_MEASURES = ("cka_rbf", "relu_cka", "relu_cka_laplace")
 FORMS = ("similarity", "distance", "angle")
@@ -73,6 +94,51 @@ def _as_2d(X, what: str) -> torch.Tensor:
     return X
 
 
+def _as_4d(X, what: str) -> torch.Tensor:
+    """[N, C, H, W]: dense [N, C] becomes [N, C, 1, 1], [N, C, L] becomes [N, C, L, 1]."""
+    X = torch.as_tensor(X)
+    X = X if X.dtype in (torch.float32, torch.float64) else X.float()
+    if X.dim() == 1:
+        X = X[:, None]
+    while X.dim() < 4:
+        X = X[..., None]
+    if X.dim() != 4 or X.shape[1] == 0:
+        raise ValueError(f"{what} must be [N, C] or [N, C, H, W] activations (got shape {tuple(X.shape)})")
+    if not torch.isfinite(X.sum()) and not torch.isfinite(X).all():
+        bad = int((~torch.isfinite(X)).flatten(1).any(dim=1).sum())
+        raise ValueError(f"{what} contains NaN or infinite values in {bad} samples; similarity is undefined")
+    return X
+
+
+def _per_channel_unit(X: torch.Tensor) -> torch.Tensor:
+    """Each channel of X [N, C, H, W] divided by its norm over (N, H, W); zero channels stay zero."""
+    norms = torch.linalg.vector_norm(X, dim=(0, 2, 3), dtype=torch.float64)
+    live = norms > 1e-12 * max(1.0, float(norms.max()))
+    return X * torch.where(live, 1.0 / torch.where(live, norms, 1.0), 0.0).to(X.dtype)[None, :, None, None]
+
+
+def _channel_cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """M [C_a, C_b] = sum over n, h, w of a[n, :, h, w] b[n, :, h, w]^T after the smaller map of the two is
+    upsampled by nearest neighbour to the larger and normalised again (as modelsym does), in float64.
+
+    a and b arrive normalised at their own size. Upsampling the small one by a factor f repeats each
+    value f^2 times, so normalising it afterwards divides it by f; and summing it against the large one
+    equals summing the small one against the large one sum-pooled over f x f blocks. So the large tensor
+    is pooled (no memory for the repeated copy) and M divided by f."""
+    (ha, wa), (hb, wb) = a.shape[2:], b.shape[2:]
+    if (ha, wa) != (hb, wb):
+        small, big = (a, b) if ha * wa < hb * wb else (b, a)
+        (hs, ws), (hg, wg) = small.shape[2:], big.shape[2:]
+        if hg % hs or wg % ws or hg // hs != wg // ws:
+            raise ValueError(f"feature maps of {hs}x{ws} and {hg}x{wg} are not related by a whole-number upsampling")
+        f = hg // hs
+        # normalising after the upsampling divides the small tensor by f more (f^2 copies of each value)
+        pooled = torch.nn.functional.avg_pool2d(big.double(), f) * (f * f)
+        m = torch.einsum("nchw,ndhw->cd", small.double(), pooled) / f
+        return m if small is a else m.T
+    return torch.einsum("nchw,ndhw->cd", a.double(), b.double())
+
+
 def _check_n(n: int, debiased: bool, what: str) -> None:
     need = 4 if debiased else 2
     if n < need:
@@ -92,13 +158,6 @@ def _centred(X: torch.Tensor, what: str) -> torch.Tensor:
 
 def _frobenius(X: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(X, dtype=torch.float64))
-
-
-def _unit_columns(Xc: torch.Tensor) -> torch.Tensor:
-    """Each centred unit divided by its norm over the samples; constant (dead) units stay zero."""
-    norms = torch.linalg.vector_norm(Xc, dim=0, dtype=torch.float64)
-    live = norms > 1e-12 * max(1.0, float(norms.max()))
-    return Xc * torch.where(live, 1.0 / torch.where(live, norms, 1.0), 0.0).to(Xc.dtype)
 
 
 def _median(values: torch.Tensor) -> float:
@@ -194,6 +253,8 @@ class Prepared:
 
 
 def _prepare(X, measure: str, debiased: bool, fraction: float, what: str) -> Prepared:
+    if measure in CHANNEL_MEASURES:
+        return _prepare_channels(X, measure, fraction, what)
     X = _as_2d(X, what)
     n, d = X.shape
     _check_n(n, debiased, what)
@@ -209,17 +270,45 @@ def _prepare(X, measure: str, debiased: bool, fraction: float, what: str) -> Pre
         return p
     if measure == "procrustes":
         return Prepared(n, d, Xc / _frobenius(Xc), 1.0)
-    U = _unit_columns(Xc)
-    if measure == "relu_procrustes":
-        return Prepared(n, d, U / _frobenius(U), 1.0)
-    if measure == "cka_rbf":
-        K = _rbf_gram(Xc, fraction, what)
-    elif measure == "relu_cka":
-        K = _pairwise(U, "max")
-    else:
-        K = _laplace_gram(U, fraction, what)
-    K = _centre_gram(K, debiased)
+    K = _centre_gram(_rbf_gram(Xc, fraction, what), debiased)  # cka_rbf
     return Prepared(n, d, K, float(torch.linalg.matrix_norm(K)))
+
+
+def _max_kernel(U: torch.Tensor) -> torch.Tensor:
+    """K[i, j] = max over channels c of sum over (h, w) of U[i, c, h, w] U[j, c, h, w] (float64)."""
+    n, c, h, w = U.shape
+    if h * w == 1:
+        return _pairwise(U.reshape(n, c), "max")
+    K = torch.full((n, n), -float("inf"), dtype=torch.float64, device=U.device)
+    for ch in range(c):
+        Uc = U[:, ch].reshape(n, h * w)
+        torch.maximum(K, (Uc @ Uc.T).double(), out=K)
+    return K
+
+
+def _prepare_channels(X, measure: str, fraction: float, what: str) -> Prepared:
+    """Godfrey et al.'s measures: the layer as [N, C, H, W], normalised as their code does."""
+    X = _as_4d(X, what).double()  # float64: 1 - sqrt(d^2 / 4C) magnifies rounding near 1
+    n, c = X.shape[:2]
+    width = int(np.prod(X.shape[1:]))
+    if measure in ("relu_procrustes", "procrustes_godfrey"):
+        _check_n(n, False, what)
+        total = _frobenius(X)
+        if total <= 0:
+            raise ValueError(f"{what} is zero for every sample (a dead layer): no similarity is defined")
+        if measure == "procrustes_godfrey":
+            return Prepared(n, width, X / total, 1.0, (c,))
+        U = _per_channel_unit(X)
+        return Prepared(n, width, U, float(_frobenius(U) ** 2), (c,))  # norm = ||X~||^2, the live channels
+    _check_n(n, True, what)
+    Xc = X - X.mean(dim=(0, 2, 3), keepdim=True)
+    spread = Xc.abs().amax()
+    if float(spread) <= 1e-12 * max(1.0, float(X.abs().amax())):
+        raise ValueError(f"{what} is constant over the samples (a dead or constant layer): no similarity is defined")
+    U = _per_channel_unit(Xc)
+    K = _max_kernel(U) if measure == "relu_cka" else _laplace_gram(U.reshape(n, -1), fraction, what)
+    K = _centre_gram(K, True)
+    return Prepared(n, width, K, float(torch.linalg.matrix_norm(K)), (c,))
 
 
 def check_measure(measure: str, debiased: bool, fraction: float) -> None:
@@ -228,6 +317,8 @@ def check_measure(measure: str, debiased: bool, fraction: float) -> None:
         raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
     if debiased and measure not in CKA_MEASURES:
         raise ValueError(f"debiased applies to the CKA measures ({', '.join(CKA_MEASURES)}), not {measure}")
+    if measure in UNBIASED_ONLY and not debiased:
+        raise ValueError(f"{measure} is defined with the unbiased HSIC only (Godfrey et al. 2022): pass debiased=True")
     if measure in GRAM_MEASURES and not fraction > 0:
         raise ValueError(f"the kernel bandwidth fraction must be positive (got {fraction})")
 
@@ -253,6 +344,15 @@ def _pair(a: Prepared, b: Prepared, measure: str, debiased: bool, cross: torch.T
         if a.norm <= 0 or b.norm <= 0:
             raise ValueError("a centred kernel matrix is zero: the layer is too degenerate for kernel CKA")
         return min(float((a.mat * b.mat).sum()) / (a.norm * b.norm), 1.0)
+    if measure in ("relu_procrustes", "procrustes_godfrey"):
+        M = _channel_cross(a.mat, b.mat)
+        channels = max(a.extra[0], b.extra[0])
+        if measure == "procrustes_godfrey":
+            return 1.0 - math.sqrt(max(2.0 - 2.0 * float(torch.linalg.svdvals(M).sum()), 0.0)) / 2.0
+        m = M.cpu().numpy()
+        rows, cols = linear_sum_assignment(m, maximize=True)
+        d2 = a.norm + b.norm - 2.0 * float(m[rows, cols].sum())
+        return 1.0 - math.sqrt(max(d2, 0.0) / (4.0 * channels))
     cross = _cross(a, b) if cross is None else cross
     if measure == "cka_linear" and not debiased:
         value = float((cross * cross).sum()) / (a.norm * b.norm)
@@ -260,12 +360,8 @@ def _pair(a: Prepared, b: Prepared, measure: str, debiased: bool, cross: torch.T
         if a.norm <= 0 or b.norm <= 0:
             raise ValueError("the unbiased HSIC of a layer with itself is 0: the layer is too degenerate for debiased CKA")
         value = _hsic_u(a, b, cross) / (a.norm * b.norm)
-    elif measure == "procrustes":
+    else:  # procrustes
         value = float(torch.linalg.svdvals(cross).sum())
-    else:  # relu_procrustes
-        corr = cross.cpu().numpy()
-        rows, cols = linear_sum_assignment(corr, maximize=True)
-        value = max(float(corr[rows, cols].sum()), 0.0)
     return min(value, 1.0)  # rounding can overshoot 1 by an ulp
 
 
@@ -281,6 +377,7 @@ def _finish(value: float, form: str) -> float:
 
 def similarity(X, Y, measure: str, debiased: bool = False, fraction: float = 1.0) -> float:
     """The similarity of X and Y under ``measure`` (a key of ``MEASURES``)."""
+    debiased = debiased or measure in UNBIASED_ONLY
     check_measure(measure, debiased, fraction)
     if len(X) != len(Y):
         raise ValueError(f"X and Y must hold the same samples: {len(X)} rows vs {len(Y)}")
@@ -299,30 +396,27 @@ def procrustes(X, Y, form: str = "similarity") -> float:
     return _finish(similarity(X, Y, "procrustes"), form)
 
 
-def relu_procrustes(X, Y, form: str = "similarity") -> float:
-    """Procrustes over permutations x positive scalings of units: the best one-to-one matching of unit
-    correlations, normalised so that Y = X P D (P a permutation, D positive diagonal) gives 1.
-
-    Each centred unit is scaled to norm 1 and each layer to unit Frobenius norm; the similarity is
-    ``max_P <X~, Y~ P>``, the sum of the matched unit correlations over sqrt(live units of X x live
-    units of Y). With equal widths and no dead unit this is ``1 - ||X~ - Y~ P||_F^2 / 2``, the
-    normalisation of Godfrey et al.'s G_ReLU-Procrustes distance. Widths may differ: the smaller
-    layer's units are each matched to a different unit of the larger one.
-    """
-    return _finish(similarity(X, Y, "relu_procrustes"), form)
+def relu_procrustes(X, Y) -> float:
+    """G_ReLU-Procrustes similarity (Godfrey et al. 2022, Def. 5.2) of X and Y, [N, C] or [N, C, H, W]:
+    1 when Y is X with its channels permuted and positively rescaled (see the module doc)."""
+    return similarity(X, Y, "relu_procrustes")
 
 
-def relu_cka(X, Y, kernel: str = "max", debiased: bool = False, fraction: float = 1.0) -> float:
-    """CKA with a kernel invariant to permutations x positive scalings of units (Godfrey et al. 2022).
+def godfrey_procrustes(X, Y) -> float:
+    """Orthogonal Procrustes in Godfrey et al.'s form (their Table 2): ``1 - sqrt(2 - 2 ||X^T Y||_*) / 2``."""
+    return similarity(X, Y, "procrustes_godfrey")
 
-    Units are centred and scaled to norm 1 over the samples; then ``kernel="max"`` uses
-    ``k(x, x') = max_u x_u x'_u`` (not positive semi-definite: the value is a cosine of centred
-    Gram matrices, in [-1, 1]), and ``kernel="laplace"`` the positive-definite
-    ``exp(-||x - x'||_1 / sigma)`` with sigma = fraction x the median L1 distance.
+
+def relu_cka(X, Y, kernel: str = "max", fraction: float = 1.0) -> float:
+    """G_ReLU-CKA (Godfrey et al. 2022, Def. 5.3 and eq. 5.6) with the unbiased HSIC.
+
+    ``kernel="max"``: ``max over channels of the per-channel inner product`` (not positive
+    semi-definite: the value is a cosine of centred Gram matrices, in [-1, 1]); ``"laplace"``:
+    ``exp(-||x - x'||_1 / sigma)``, sigma = fraction x the median L1 distance (our bandwidth rule).
     """
     if kernel not in ("max", "laplace"):
         raise ValueError(f"kernel must be 'max' or 'laplace' (got {kernel!r})")
-    return similarity(X, Y, "relu_cka" if kernel == "max" else "relu_cka_laplace", debiased, fraction)
+    return similarity(X, Y, "relu_cka" if kernel == "max" else "relu_cka_laplace", True, fraction)
 
 
 # ---------------------------------------------------------------- all layer pairs
@@ -343,6 +437,7 @@ def similarity_matrix(
     row per pair: depth A, layer A, width A, depth B, layer B, width B, similarity and a note; a
     layer where the measure is undefined (constant, NaN) gets NaN and the reason in ``note``.
     """
+    debiased = debiased or measure in UNBIASED_ONLY
     check_measure(measure, debiased, fraction)
     same = acts_b is None or acts_b is acts_a
     acts_b = acts_a if same else acts_b
@@ -373,7 +468,8 @@ def similarity_matrix(
     pb = {name: prep(X, "A" if same else "B", name) for name, X in acts_b.items()}
     # feature-space measures: one product of each layer of A with all of B's layers side by side
     usable = [b for b in pb.values() if not isinstance(b, str)]
-    joint = torch.cat([b.mat for b in usable], dim=1) if measure not in GRAM_MEASURES and usable else None
+    pairwise = measure in GRAM_MEASURES or measure in CHANNEL_MEASURES
+    joint = torch.cat([b.mat for b in usable], dim=1) if not pairwise and usable else None
     rows, seen = [], {}
     for i, (la, Xa) in enumerate(acts_a.items()):
         a = pb[la] if same else prep(Xa, "A", la)

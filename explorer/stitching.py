@@ -8,12 +8,24 @@ straight in.
 Trained stitching (Bansal et al. 2021; Godfrey et al. 2022): model A up to layer l, a stitch S,
 then model B after layer l, with A and B frozen. Families of S (acting on channels):
 identity; affine; low-rank r; orthogonal (closed-form Procrustes on activations, optionally with
-a scale); permutation x positive diagonal (the ReLU intertwiner group: a doubly stochastic matrix
-kept on the Birkhoff polytope by Sinkhorn normalisation after each step, a -alpha ||P||_F term
-pushing it to a vertex, scales clamped positive, rounded to a permutation by
-``linear_sum_assignment`` for evaluation; warm-started from unit correlations); and latent-space translation fitted on the anchor
-samples only (least squares, or standardised Procrustes; Maiorca et al. 2023).
-Stitching penalty = accuracy(B) - accuracy(stitched).
+a scale); permutation x positive diagonal, the ReLU intertwiner group, trained by the authors' recipe
+(``PERM_RECIPE``; Godfrey et al. 2022, appendix D.2 and D.2.1, and pnnl/modelsym
+``model_symmetries/stitching/stitching.py`` class ``Birkhoff`` with the settings of
+``stitch_Grelu.slurm``): on convolutional layers a 1x1 convolution P diag(d) without bias; P starts
+as the Sinkhorn projection (100 iterations) of a uniform random matrix and d at 1; d is held at the
+identity for the first half of the epochs; plain SGD without momentum (lr 1e-3, batch 32) on the
+cross-entropy minus alpha ||P||_F with alpha = 0.1; after every step P <- Sinkhorn(ReLU(P)) (16
+iterations) and d <- ReLU(d); P rounded to a permutation by the Hungarian algorithm for evaluation.
+The authors evaluate the best test accuracy over epochs; we evaluate after the last epoch. The
+same family warm-started from the correlation of the units' activations (activation matching in
+disguise, so its penalties are not comparable with the paper's Fig. 1) is offered as its own,
+labelled option. And latent-space translation fitted on the anchor samples only: least squares,
+or latentis' standardised Procrustes (Maiorca et al. 2023; latentis
+``transform/translate/aligner.py``: each feature standardised with the anchors' mean and unbiased
+std, zero padding, R = U V^T, the target's anchor statistics restored).
+
+Stitching penalty (Godfrey et al., eq. 4.3): the mean test accuracy of A and B minus the
+stitched accuracy (``penalty``).
 """
 
 from __future__ import annotations
@@ -31,8 +43,19 @@ from torch import nn
 from explorer.train import metrics_from_outputs
 
 FAMILIES = ("identity", "affine", "low-rank", "orthogonal", "orthogonal + scale", "permutation x scale",
-            "translation (LS, anchors)", "translation (Procrustes, anchors)")
-TRAINED = ("affine", "low-rank", "permutation x scale")
+            "permutation x scale (warm start from activation matching)", "translation (LS, anchors)",
+            "translation (Procrustes, anchors)")
+WARM = "permutation x scale (warm start from activation matching)"
+TRAINED = ("affine", "low-rank", "permutation x scale", WARM)
+# The permutation x scaling stitch as Godfrey et al. train it (appendix D.2; modelsym stitch_Grelu.slurm).
+PERM_RECIPE = {"init": "sinkhorn of uniform random", "init_sinkhorn_iters": 100, "sinkhorn_iters": 16, "alpha": 0.1,
+               "optimizer": "SGD", "momentum": 0.0, "lr": 1e-3, "batch": 32, "epochs": 20, "scales_from_epoch": 0.5,
+               "bias": False}
+
+
+def penalty(acc_a: float, acc_b: float, acc_stitched: float) -> float:
+    """Stitching penalty of Godfrey et al. (eq. 4.3): the mean accuracy of A and B minus the stitched one."""
+    return (acc_a + acc_b) / 2 - acc_stitched
 
 
 class StitchCancelled(RuntimeError):
@@ -159,45 +182,52 @@ class LowRank(Stitch):
         return self.U @ self.V
 
 
-def sinkhorn(P: torch.Tensor, iters: int = 20) -> torch.Tensor:
-    """Project a positive matrix (approximately) onto the doubly stochastic matrices."""
+def sinkhorn(P: torch.Tensor, iters: int = 16) -> torch.Tensor:
+    """Project a non-negative matrix (approximately) onto the doubly stochastic matrices: rows, then
+    columns, scaled to sum 1, ``iters`` times (a row or column of zeros is left as it is)."""
     for _ in range(iters):
-        P = P / P.sum(1, keepdim=True)
-        P = P / P.sum(0, keepdim=True)
+        P = P / torch.where(P.sum(1, keepdim=True) > 0, P.sum(1, keepdim=True), 1.0)
+        P = P / torch.where(P.sum(0, keepdim=True) > 0, P.sum(0, keepdim=True), 1.0)
     return P
 
 
 class PermScale(Stitch):
-    """P diag(d): P doubly stochastic while training, a true permutation after ``harden``.
+    """P diag(d), no bias: P doubly stochastic while training, a true permutation after ``harden``.
 
-    Warm start: P0 = Sinkhorn(exp(corr / tau)) from the correlation of A's and B's units on the
-    training activations (a soft version of activation matching), d0 = the ratio of the units'
-    spreads; the task loss then refines both. From the uniform matrix, training of a 512-unit
-    layer stalls far from any vertex within the step budget.
+    ``warm=None`` (the authors' recipe): P0 = Sinkhorn(U[0, 1)) with 100 iterations, d0 = 1.
+    ``warm=(A, B)``: P0 = Sinkhorn(exp(corr / tau)) from the correlation of A's and B's units on the
+    training activations (a soft activation matching), d0 = the ratio of the units' spreads.
+    ``use_scales`` False keeps d out of the forward pass (D = identity), as in the recipe's first half.
     """
 
-    def __init__(self, A: torch.Tensor, B: torch.Tensor, tau: float = 0.05):
-        n = A.shape[1]
+    def __init__(self, n: int, warm: tuple | None = None, tau: float = 0.05, seed: int = 0):
         super().__init__(torch.eye(n))
         self.W = None
-        a = (A - A.mean(0)) / A.std(0).clamp_min(1e-6)
-        b = (B - B.mean(0)) / B.std(0).clamp_min(1e-6)
-        corr = (b.T @ a) / len(a)  # [n_B, n_A]
-        self.P = nn.Parameter(sinkhorn(torch.exp((corr - corr.max()) / tau).clamp_min(1e-12)))
-        self.d = nn.Parameter(torch.ones(n))
-        with torch.no_grad():
-            match = self.P.argmax(0)  # the B unit each A unit feeds
-            self.d.copy_((B.std(0)[match] / A.std(0).clamp_min(1e-6)).clamp(1e-2, 1e2))
+        self.b.requires_grad_(False)
+        if warm is None:
+            g = torch.Generator().manual_seed(seed)
+            P0 = sinkhorn(torch.rand(n, n, generator=g), PERM_RECIPE["init_sinkhorn_iters"])
+            d0 = torch.ones(n)
+        else:
+            A, B = warm
+            a = (A - A.mean(0)) / A.std(0).clamp_min(1e-6)
+            b = (B - B.mean(0)) / B.std(0).clamp_min(1e-6)
+            corr = (b.T @ a) / len(a)  # [n_B, n_A]
+            P0 = sinkhorn(torch.exp((corr - corr.max()) / tau).clamp_min(1e-12), 20)
+            d0 = (B.std(0)[P0.argmax(0)] / A.std(0).clamp_min(1e-6)).clamp(1e-2, 1e2)
+        self.P = nn.Parameter(P0.float())
+        self.d = nn.Parameter(d0.float())
+        self.use_scales = True
         self.hard: torch.Tensor | None = None
 
     def matrix(self):
         P = self.hard if self.hard is not None else self.P
-        return P * self.d[None, :]
+        return P * self.d[None, :] if self.use_scales else P
 
     @torch.no_grad()
-    def project(self):
-        self.P.data = sinkhorn(self.P.data.clamp_min(1e-8))
-        self.d.data.clamp_(min=1e-4)
+    def project(self, iters: int = PERM_RECIPE["sinkhorn_iters"]):
+        self.P.data = sinkhorn(self.P.data.clamp_min(0.0), iters)
+        self.d.data.clamp_(min=0.0)
 
     @torch.no_grad()
     def harden(self) -> torch.Tensor:
@@ -212,6 +242,26 @@ def _procrustes(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """R [C_B, C_A] with orthonormal rows or columns minimising ||A R^T - B||_F."""
     U, _, Vh = torch.linalg.svd(B.double().T @ A.double(), full_matrices=False)
     return (U @ Vh).float()
+
+
+def _latentis_translation(A: torch.Tensor, B: torch.Tensor) -> Stitch:
+    """latentis' Procrustes translation fitted on anchors A -> B, as one affine stitch.
+
+    Each feature is standardised with the anchors' mean and unbiased std (a std below 10 eps counts
+    as 1), the narrower side is zero-padded, R = U V^T from the SVD of x^T y, then the target's
+    anchor statistics are restored: y = ((x - mu_x) / s_x) R[:d_x, :d_y] s_y + mu_y."""
+    a, b = A.double(), B.double()
+    eps = 10 * torch.finfo(torch.float32).eps
+    ma, mb = a.mean(0), b.mean(0)
+    sa, sb = a.std(0, unbiased=True), b.std(0, unbiased=True)
+    sa, sb = torch.where(sa < eps, 1.0, sa), torch.where(sb < eps, 1.0, sb)
+    x, y = (a - ma) / sa, (b - mb) / sb
+    d = max(x.shape[1], y.shape[1])
+    x, y = torch.nn.functional.pad(x, (0, d - x.shape[1])), torch.nn.functional.pad(y, (0, d - y.shape[1]))
+    U, _, Vh = torch.linalg.svd(x.T @ y)
+    R = (U @ Vh)[: a.shape[1], : b.shape[1]]
+    Wt = (R / sa[:, None]) * sb[None, :]  # h @ Wt + b
+    return Stitch(Wt.T.float(), (mb - ma @ Wt).float())
 
 
 def _least_squares(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,8 +282,8 @@ class StitchData:
 
 
 def fit_stitch(family: str, data: StitchData, back_b: Callable, rank: int = 4, epochs: int = 20, lr: float = 1e-2,
-               alpha: float = 0.05, batch: int = 256, seed: int = 0, progress: Callable[[float], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Stitch:
+               alpha: float = PERM_RECIPE["alpha"], batch: int = 256, seed: int = 0,
+               progress: Callable[[float], None] | None = None, should_stop: Callable[[], bool] | None = None) -> Stitch:
     """Fit one stitch between A's layer (``data.hA_*``) and B's (``data.hB_*``); B's remainder is frozen."""
     A, B = _rows(data.hA_train), _rows(data.hB_train)
     ca, cb = A.shape[1], B.shape[1]
@@ -248,25 +298,24 @@ def fit_stitch(family: str, data: StitchData, back_b: Callable, rank: int = 4, e
     if family == "translation (LS, anchors)":
         return Stitch(*_least_squares(_rows(data.hA_anchor), _rows(data.hB_anchor)))
     if family == "translation (Procrustes, anchors)":
-        a, b = _rows(data.hA_anchor).double(), _rows(data.hB_anchor).double()
-        ma, mb = a.mean(0), b.mean(0)
-        sa, sb = (a - ma).norm().clamp_min(1e-12), (b - mb).norm().clamp_min(1e-12)
-        R = _procrustes((a - ma) / sa, (b - mb) / sb).double()
-        W = (sb / sa) * R
-        return Stitch(W.float(), (mb - ma @ W.T).float())
+        return _latentis_translation(_rows(data.hA_anchor), _rows(data.hB_anchor))
     if family not in TRAINED:
         raise ValueError(f"unknown stitching family {family!r}; choose one of {', '.join(FAMILIES)}")
     torch.manual_seed(seed)
-    if family == "permutation x scale":
+    recipe = family == "permutation x scale"
+    if family in ("permutation x scale", WARM):
         if ca != cb:
             raise ValueError(f"a permutation cannot bridge {ca} to {cb} channels")
-        stitch = PermScale(A, B)
+        stitch = PermScale(ca, None if recipe else (A, B), seed=seed)
     else:
         W, b = _least_squares(A, B)
         stitch = Stitch(W, b, trainable=True) if family == "affine" else LowRank(W, b, rank)
-    if isinstance(stitch, PermScale):
-        # plain SGD on P: Adam's per-entry normalisation turns the small vertex-pushing gradient into
-        # noise that spreads P over the polytope, and rounding then loses it (measured on digits)
+    if recipe:  # Godfrey et al.: plain SGD, no momentum, on P and d; d held at 1 for the first half
+        batch = PERM_RECIPE["batch"]
+        opts = [torch.optim.SGD([stitch.P, stitch.d], lr=PERM_RECIPE["lr"], momentum=PERM_RECIPE["momentum"])]
+        stitch.use_scales = False
+    elif isinstance(stitch, PermScale):
+        # our warm start: plain SGD on P (Adam's per-entry normalisation spreads P over the polytope)
         opts = [torch.optim.SGD([stitch.P], lr=0.5, momentum=0.9), torch.optim.Adam([stitch.d], lr=lr)]
     else:
         opts = [torch.optim.Adam([p for p in stitch.parameters() if p.requires_grad], lr=lr)]
@@ -274,7 +323,9 @@ def fit_stitch(family: str, data: StitchData, back_b: Callable, rank: int = 4, e
     n = len(data.hA_train)
     steps = epochs * ((n + batch - 1) // batch)
     step = 0
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if recipe and epoch >= epochs * PERM_RECIPE["scales_from_epoch"]:
+            stitch.use_scales = True
         for idx in torch.randperm(n, generator=gen).split(batch):
             if should_stop is not None and should_stop():
                 raise StitchCancelled("stitch training cancelled")
@@ -292,6 +343,7 @@ def fit_stitch(family: str, data: StitchData, back_b: Callable, rank: int = 4, e
             if progress and step % 10 == 0:
                 progress(step / steps)
     if isinstance(stitch, PermScale):
+        stitch.use_scales = True
         stitch.harden()
     return stitch
 
@@ -308,7 +360,7 @@ def n_params(family: str, stitch: Stitch) -> int:
         r = min(stitch.W.shape)
         dof = stitch.W.numel() - r * (r + 1) // 2  # a matrix with orthonormal rows or columns
         if family == "translation (Procrustes, anchors)":
-            return dof + 1 + stitch.b.numel()  # rotation, one scale, one shift
+            return dof + sum(stitch.W.shape) + stitch.b.numel()  # rotation, a scale per feature on each side, a shift
         return dof + (1 if family.endswith("scale") else 0)
     return stitch.W.numel() + stitch.b.numel()
 
@@ -325,7 +377,8 @@ def stitching_penalties(model_a, model_b, train: tuple, test: tuple, anchor_x: t
                         layers: list[str] | None = None, rank: int = 4, epochs: int = 20,
                         progress: Callable[[float, str], None] | None = None,
                         should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:
-    """Penalty accuracy(B) - accuracy(stitched) per (layer, family); a family that cannot bridge a layer is skipped.
+    """Penalty (accuracy(A) + accuracy(B)) / 2 - accuracy(stitched) per (layer, family) (Godfrey et al. eq. 4.3);
+    a family that cannot bridge a layer is skipped.
 
     ``train`` = (x, y) the trained families fit on; ``anchor_x`` = the anchor inputs the translation
     families fit on; ``test`` = (x, y) for the accuracies.
@@ -335,6 +388,7 @@ def stitching_penalties(model_a, model_b, train: tuple, test: tuple, anchor_x: t
     layers = layers or stitch_layers(model_a)
     (xtr, ytr), (xte, yte) = train, test
     with torch.no_grad():
+        acc_a = stitched_accuracy(nn.Identity(), *split_at(model_a, layers[0]), xte, yte)
         acc_b = stitched_accuracy(nn.Identity(), *split_at(model_b, layers[0]), xte, yte)
     rows, total, done = [], len(layers) * len(families), 0
     for layer in layers:
@@ -349,12 +403,13 @@ def stitching_penalties(model_a, model_b, train: tuple, test: tuple, anchor_x: t
             try:
                 s = fit_stitch(fam, data, back_b, rank=rank, epochs=epochs, progress=sub, should_stop=should_stop)
             except ValueError as exc:
-                rows.append({"layer": layer, "family": fam, "parameters": np.nan, "accuracy B": acc_b,
+                rows.append({"layer": layer, "family": fam, "parameters": np.nan, "accuracy A": acc_a, "accuracy B": acc_b,
                              "accuracy stitched": np.nan, "penalty": np.nan, "note": str(exc)})
             else:
                 acc = stitched_accuracy(s, front_a, back_b, xte, yte)
-                rows.append({"layer": layer, "family": fam, "parameters": n_params(fam, s), "accuracy B": acc_b,
-                             "accuracy stitched": acc, "penalty": acc_b - acc, "note": ""})
+                rows.append({"layer": layer, "family": fam, "parameters": n_params(fam, s), "accuracy A": acc_a,
+                             "accuracy B": acc_b, "accuracy stitched": acc, "penalty": penalty(acc_a, acc_b, acc),
+                             "note": ""})
             done += 1
             if progress:
                 progress(done / total, f"{layer}: {fam}")

@@ -69,9 +69,14 @@ class WordSpaces:
         return self.glove if name == "GloVe" else self.minilm
 
 
+SKIP_TOP = 400  # relreps drops the 400 most frequent words ("stopwords") before filtering
+
+
 @functools.lru_cache(maxsize=4)
-def shared_vocabulary(n_words: int = 20000) -> WordSpaces:
-    """The ``n_words`` most frequent GloVe words that are alphabetic, >= 4 letters and a whole MiniLM token."""
+def shared_vocabulary(n_words: int = 20000, skip_top: int = SKIP_TOP) -> WordSpaces:
+    """The ``n_words`` most frequent GloVe words that are alphabetic, >= 4 letters and a whole MiniLM
+    token, after dropping the ``skip_top`` most frequent GloVe entries (relreps,
+    ``quantitative_analysis.ipynb`` cell 3, drops 400; ``skip_top=0`` keeps them)."""
     if n_words < 20:
         raise ValueError(f"use at least 20 words, got {n_words}")
     g_words, g_emb = load_glove()
@@ -79,6 +84,8 @@ def shared_vocabulary(n_words: int = 20000) -> WordSpaces:
     m_index = {w: i for i, w in enumerate(m_vocab)}
     gi, mi, words = [], [], []
     for i, w in enumerate(g_words):
+        if i < skip_top:
+            continue
         if len(w) >= 4 and w.isascii() and w.isalpha() and w in m_index:
             gi.append(i)
             mi.append(m_index[w])
@@ -94,19 +101,24 @@ def word_table(
     n_words: int = 20000,
     n_anchors: int = 300,
     seeds: int = 10,
-    k: int = 10,
+    k: int = 5,
     centerings: tuple[bool, ...] = (False, True),
     device: str = "cpu",
     progress: Callable[[float, str], None] | None = None,
+    skip_top: int = SKIP_TOP,
+    ddof: int = 1,
 ) -> pd.DataFrame:
     """The paper's Table 1 on GloVe vs MiniLM: mean and std over seeds of Jaccard@k, MRR and cosine.
+
+    The defaults are relreps' protocol (``quantitative_analysis.ipynb``): k = 5, the 400 most
+    frequent words dropped, std over the seeds with ddof = 1 (pandas' default there).
 
     Rows: direction (GloVe→MiniLM and back) x space (absolute, relative) x centring (plain, each
     space minus its mean). Absolute rows zero-pad GloVe's 50 columns to MiniLM's 384 (and do not
     depend on the anchors, so their std over seeds is 0). Relative rows use ``n_anchors`` random
     anchor words per seed, the same words in both spaces, with cosine similarity.
     """
-    ws = shared_vocabulary(n_words)
+    ws = shared_vocabulary(n_words, skip_top)
     if not 1 <= n_anchors <= len(ws.words):
         raise ValueError(f"the number of anchors must be between 1 and {len(ws.words)}")
     rows = []
@@ -141,7 +153,8 @@ def word_table(
                          **{f"{key} std": 0.0 for key in m}})
             df = pd.DataFrame(rel[(src, dst)])
             rows.append({"direction": f"{src} → {dst}", "space": "relative", "centred": centred,
-                         **df.mean().to_dict(), **{f"{c} std": float(df[c].std(ddof=0)) for c in df.columns}})
+                         **df.mean().to_dict(), **{f"{c} std": float(df[c].std(ddof=ddof)) if len(df) > ddof else 0.0
+                                                      for c in df.columns}})
     out = pd.DataFrame(rows)
     return out[["direction", "space", "centred", "jaccard", "jaccard std", "mrr", "mrr std", "cosine", "cosine std"]]
 
@@ -161,11 +174,12 @@ def word_views(
 ) -> pd.DataFrame:
     """2-D PCA coordinates of ``words`` in both spaces, absolute and relative (anchors drawn with ``seed``).
 
-    Words outside the shared vocabulary are an error, or left out when ``strict`` is False.
+    Words outside the shared vocabulary (here with the most frequent words kept: the picture shows
+    numbers, colours and countries) are an error, or left out when ``strict`` is False.
     """
     from explorer.projection import pca_2d
 
-    ws = shared_vocabulary(n_words)
+    ws = shared_vocabulary(n_words, skip_top=0)
     pos = {w: i for i, w in enumerate(ws.words)}
     unknown = [w for w in words if w not in pos]
     if not strict:

@@ -89,7 +89,7 @@ def test_activations_match_a_manual_forward():
     h = torch.relu(model.body.fc1(model.norm(x).flatten(1)))
     assert torch.allclose(acts["body.relu1"], h, atol=1e-6)
     assert torch.allclose(acts["head"], model(x), atol=1e-6)
-    assert acts["input"].shape == (50, 64)
+    assert acts["input"].shape == (50, 1, 8, 8)  # every layer keeps its own shape
 
 
 def test_relative_model_activations_ignore_the_anchor_pass():

@@ -125,7 +125,7 @@ def test_decimation_levels():
     X = subspace(2000, 5, seed=4)
     s = twonn_scaling(X, n_min=20)
     assert s.n_parts.tolist() == [1, 2, 4, 8, 16, 32, 64]
-    assert s.id_mean[0] == pytest.approx(twonn(X).id) and s.id_std[0] == 0
+    assert s.id_mean[0] == pytest.approx(twonn(X).id) and s.id_error[0] == 0
     assert np.all(np.diff(s.scale) > 0)  # fewer points per part: larger neighbour distances
     assert np.all(np.abs(s.id_mean[:4] - 5) < 0.6)
 

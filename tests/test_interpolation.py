@@ -50,7 +50,8 @@ def test_weight_matching_recovers_a_hidden_permutation_and_the_barrier_vanishes(
     te = load_split("digits", "test")
     curve = path_curve(a, a.state_dict(), back, {"test": (te.x, te.y)}, np.linspace(0, 1, 5))
     b = barriers(curve)
-    assert abs(b["loss barrier"].item()) < 1e-6 and abs(b["accuracy barrier"].item()) < 1e-9
+    for name in ("Git Re-Basin", "Entezari et al."):
+        assert abs(b[f"loss barrier ({name})"].item()) < 1e-6 and abs(b[f"accuracy barrier ({name})"].item()) < 1e-9
 
 
 
@@ -82,7 +83,7 @@ def test_alignment_removes_most_of_the_barrier_between_two_digits_mlps():
         path_curve(a, a.state_dict(), aligned, splits, alphas).assign(path="aligned"),
     ])
     bar = barriers(curve).set_index(["path", "split"])
-    naive, good = bar["loss barrier"]["naive"], bar["loss barrier"]["aligned"]
+    naive, good = bar["loss barrier (Git Re-Basin)"]["naive"], bar["loss barrier (Git Re-Basin)"]["aligned"]
     for split in ("train", "test"):
         assert naive[split] > 0.4 and good[split] < 0.05 and good[split] < naive[split] / 10
 
@@ -91,8 +92,10 @@ def test_barrier_formula_on_a_known_curve():
     a = np.linspace(0, 1, 5)
     curve = pd.DataFrame({"alpha": a, "split": "test", "loss": [1.0, 2.0, 3.0, 2.0, 2.0], "accuracy": [0.9, 0.8, 0.5, 0.7, 0.7]})
     b = barriers(curve).iloc[0]
-    assert b["loss barrier"] == pytest.approx(3.0 - 1.5)  # line from 1 to 2 at alpha 0.5 is 1.5
-    assert b["accuracy barrier"] == pytest.approx(0.8 - 0.5)
+    assert b["loss barrier (Entezari et al.)"] == pytest.approx(3.0 - 1.5)  # line from 1 to 2 at alpha 0.5 is 1.5
+    assert b["loss barrier (Git Re-Basin)"] == pytest.approx(3.0 - (1.0 + 2.0) / 2)  # the end points' mean
+    assert b["accuracy barrier (Entezari et al.)"] == pytest.approx(0.8 - 0.5)
+    assert b["accuracy barrier (Git Re-Basin)"] == pytest.approx((0.9 + 0.7) / 2 - 0.5)
 
 
 def test_lerp_and_slerp():

@@ -1,9 +1,11 @@
+import numpy as np
 import pytest
 import torch
 
 from explorer.checkpoint import load_checkpoint
 from explorer.data import load_split
 from explorer.stitching import (
+    WARM,
     StitchData, fit_stitch, grid_summary, split_at, stitched_accuracy, stitched_outputs, stitching_penalties, zero_shot_grid,
 )
 from explorer.relative import random_orthogonal
@@ -68,7 +70,7 @@ def test_the_relu_intertwiner_stitch_recovers_a_hidden_permutation_and_scaling()
     fb, bb = split_at(b, "body.relu2")
     with torch.no_grad():
         A, B = fa(tr.x), fb(tr.x)
-    s = fit_stitch("permutation x scale", StitchData(A, B, tr.y, A[:300], B[:300]), bb)
+    s = fit_stitch(WARM, StitchData(A, B, tr.y, A[:300], B[:300]), bb)  # our warm start: activation matching
     live = (A.std(0) > 0)[perm]  # units that are never active cannot be told apart by any method
     assert live.sum() > 400
     assert torch.equal(s.hard.argmax(1)[live], perm[live])
@@ -84,19 +86,21 @@ def test_the_orthogonal_family_recovers_a_hidden_rotation():
     assert torch.allclose(s.W, Q, atol=1e-4)
     s2 = fit_stitch("orthogonal + scale", StitchData(A, 3 * B, torch.zeros(500, dtype=torch.long), A[:50], B[:50]), back_b=None)
     assert torch.allclose(s2.W, 3 * Q, atol=1e-3)
-    t = fit_stitch("translation (Procrustes, anchors)", StitchData(A, B, None, A[:40], 2 * B[:40] + 1), back_b=None)
+    t = fit_stitch("translation (LS, anchors)", StitchData(A, B, None, A[:40], 2 * B[:40] + 1), back_b=None)
     assert torch.allclose(t(A[100:110]), 2 * B[100:110] + 1, atol=1e-3)  # fitted on 40 anchors, exact elsewhere
 
 
 def test_penalties_per_layer_on_digits_mlps():
     tr, te = load_split("digits", "train"), load_split("digits", "test")
     pen = stitching_penalties(_load("digits-mlp_clf-s0"), _load("digits-mlp_clf-s1"), (tr.x, tr.y), (te.x, te.y), tr.x[:300],
-                              families=("identity", "affine", "low-rank", "orthogonal", "permutation x scale"), rank=2, epochs=10)
+                              families=("identity", "affine", "low-rank", "orthogonal", "permutation x scale"), rank=2, epochs=20)
     t = pen.set_index(["layer", "family"])["penalty"]
+    # Godfrey et al.'s penalty: the mean accuracy of A and B minus the stitched accuracy
+    assert np.allclose(pen["penalty"].dropna(), ((pen["accuracy A"] + pen["accuracy B"]) / 2 - pen["accuracy stitched"]).dropna())
     for layer in ("body.relu1", "body.relu2", "body.relu3"):
         assert t[(layer, "identity")] > 0.5  # two trainings do not share a basis
         assert t[(layer, "affine")] < 0.03 and t[(layer, "orthogonal")] < 0.03
-        assert t[(layer, "permutation x scale")] < 0.05  # nearly as good with 512 parameters
+        assert t[(layer, "permutation x scale")] < 0.12  # the authors' recipe from a random start, 512 parameters
     params = pen.set_index(["layer", "family"])["parameters"]
     assert params[("body.relu1", "affine")] == 512 * 512 + 512 and params[("body.relu1", "low-rank")] == 2 * 2 * 512 + 512
     assert params[("body.relu1", "permutation x scale")] == 512 and params[("body.relu1", "identity")] == 0

@@ -11,14 +11,15 @@ def test_shared_vocabulary_follows_the_rules_and_keeps_rows_aligned():
     assert g_emb.shape == (400000, 50) and m_emb.shape == (30522, 384)
     assert len(ws.words) == 2000 and len(set(ws.words)) == 2000
     assert all(len(w) >= 4 and w.isalpha() and w.isascii() for w in ws.words)
-    assert ws.words[:3] == ["that", "said", "with"]  # GloVe frequency order
-    for w in ("said", "music", ws.words[-1]):
+    assert ws.words[:3] == ["troops", "whether", "lost"]  # GloVe frequency order, after the 400 most frequent entries
+    assert shared_vocabulary(2000, skip_top=0).words[:3] == ["that", "said", "with"]
+    for w in ("troops", "music", ws.words[-1]):
         i = ws.words.index(w)
         assert np.array_equal(ws.glove[i].numpy(), g_emb[g_words.index(w)])
         assert np.array_equal(ws.minilm[i].numpy(), m_emb[m_vocab.index(w)])
-    skipped = [w for w in g_words[:200] if w.isalpha() and len(w) >= 4 and w not in ws.words]
+    skipped = [w for w in g_words[400:600] if w.isalpha() and len(w) >= 4 and w not in ws.words]
     assert all(w not in m_vocab for w in skipped)  # only words that are not whole MiniLM tokens are left out
-    full = shared_vocabulary(20000).words
+    full = shared_vocabulary(20000, skip_top=0).words  # the 2-D word view keeps the most frequent words
     assert all(w in full for kind in DEMO_WORDS.values() for w in kind)
 
 

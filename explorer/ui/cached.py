@@ -81,13 +81,16 @@ def _activations(sidecar: str, sha256: str, dataset: str, n: int, split: str, de
 
 
 def activations(ck: Checkpoint, dataset: str, n: int, device: str, split: str = "test") -> dict[str, np.ndarray]:
-    """``{layer: array[N, D]}`` with the flattened input first, memory- then disk-cached."""
+    """``{layer: array}`` with the input first, each layer in its own shape ([N, D] or [N, C, H, W]),
+    memory- then disk-cached."""
     with st.spinner(f"Computing the activations of {ck.name} on {n} {split} samples of {dataset}…"):
         return _with_cache_warnings(_activations, str(ck.sidecar), ck.sha256, dataset, n, split, device)
 
 
-def as_tensor(a: np.ndarray, device: str) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+def as_tensor(a: np.ndarray, device: str, flat: bool = True) -> torch.Tensor:
+    """An activation array as a tensor on ``device``: [N, D] (``flat``), or with its own shape."""
+    t = torch.from_numpy(np.ascontiguousarray(a)).to(device)
+    return t.reshape(len(t), -1) if flat else t
 
 
 # Memory layer of ``memo``: a bounded LRU shared by all sessions. Not st.cache_data, because a
