@@ -53,8 +53,10 @@ def main():
     for name, t, note in rows:
         print(f"{name:60s} {t:7.3f} s  {note}")
     nb, gb = barriers(naive).iloc[0], barriers(good).iloc[0]
-    print(f"test loss barrier: naive {nb['loss barrier']:.4f}, weight matching {gb['loss barrier']:.4f}; "
-          f"accuracy barrier: naive {nb['accuracy barrier']:.4f}, weight matching {gb['accuracy barrier']:.4f}")
+    for name in ("Git Re-Basin", "Entezari et al."):
+        print(f"test loss barrier ({name}): naive {nb[f'loss barrier ({name})']:.4f}, weight matching "
+              f"{gb[f'loss barrier ({name})']:.4f}; accuracy barrier: naive {nb[f'accuracy barrier ({name})']:.4f}, "
+              f"weight matching {gb[f'accuracy barrier ({name})']:.4f}")
 
 
 if __name__ == "__main__":

@@ -89,15 +89,16 @@ def np_procrustes(X, Y):
 
 
 def np_relu_procrustes(X, Y):
+    """Godfrey et al.'s G_ReLU-Procrustes of two dense layers (modelsym's wreath_procrustes)."""
     def unit(M):
-        M = M - M.mean(0)
         n = np.linalg.norm(M, axis=0)
-        M = np.where(n > 0, M / np.where(n > 0, n, 1), 0)
-        return M / np.linalg.norm(M)
+        return np.where(n > 0, M / np.where(n > 0, n, 1), 0)
 
-    C = unit(X).T @ unit(Y)
+    U, V = unit(X), unit(Y)
+    C = U.T @ V
     r, c = linear_sum_assignment(C, maximize=True)
-    return float(C[r, c].sum())
+    d2 = (U * U).sum() + (V * V).sum() - 2 * C[r, c].sum()
+    return 1 - float(np.sqrt(max(d2, 0) / (4 * max(X.shape[1], Y.shape[1]))))
 
 
 # ---------------------------------------------------------------- 1. one pair
@@ -193,11 +194,11 @@ def zoo_table(n: int) -> None:
             model, _ = load_checkpoint(cks[f"mnist-{arch}-s{seed}"], "cpu")
             acts.append(extract_activations(model, probe.x, include_input=True))
         names = [k for k in acts[0] if k != "input"]
-        print(f"**{arch}** (layers {', '.join(f'{k} ({acts[0][k].shape[1]})' for k in names)})\n")
+        print(f"**{arch}** (layers and their channels: {', '.join(f'{k} ({acts[0][k].shape[1]})' for k in names)})\n")
         print("| measure | " + " | ".join(names) + " | corresponding layers | time (s) |")
         print("|---|" + "---|" * (len(names) + 2))
         for m in S.MEASURES:
-            for debiased in ((False, True) if m == "cka_linear" else (False,)):
+            for debiased in ((False, True) if m == "cka_linear" else (m in S.UNBIASED_ONLY,)):
                 t, df = timed(lambda: S.similarity_matrix(acts[0], acts[1], m, debiased))
                 same = df[(df["depth A"] == df["depth B"])].set_index("layer A")["similarity"]
                 frac, _ = S.corresponding_layers(df)

@@ -12,6 +12,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +23,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"), reason="Debian chromium not installed"),
+]
+
+
+def served_app(tmp_path_factory, name: str):
+    """Body of a module-scoped ``app`` fixture: a server with its own cache and models folders; yields (url, tmp)."""
+    tmp = tmp_path_factory.mktemp(name)
+    env = {"EXPLORER_CACHE_DIR": str(tmp / "cache"), "EXPLORER_MODELS_DIR": str(tmp / "models")}
+    with streamlit_server(env) as url:
+        yield url, tmp
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    """Until ``url`` answers Streamlit's health check; an error with the server's output if it dies or times out."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(f"streamlit did not start on {url}:\n{out}")
+        time.sleep(0.3)
 
 
 @contextmanager
@@ -33,18 +64,8 @@ def streamlit_server(env: dict | None = None, timeout: float = 90):
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + timeout
     try:
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                raise RuntimeError(f"streamlit did not start on {url}:\n{out}")
-            time.sleep(0.3)
+        wait_healthy(url, proc, timeout)
         yield url
     finally:
         proc.terminate()

@@ -10,9 +10,11 @@ def _page(**params):
 def test_weight_paths_for_two_digits_mlps(models_dir):
     at = _page(model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1", wi_points="11")
     assert not at.exception and not at.error
-    bar = at.dataframe[0].value.set_index(["path", "split"])["loss barrier"]
+    bar = at.dataframe[0].value.set_index(["path", "split"])["loss barrier (Git Re-Basin)"]  # the default definition
     assert bar[("naive", "test")] > 0.4 and bar[("weight matching", "test")] < 0.05
     assert any(b.label == "Download the animation (GIF)" for b in at.get("download_button"))
+    at.radio(key="wi_barrier").set_value("Entezari et al.").run()
+    assert "loss barrier (Entezari et al.)" in at.dataframe[0].value.columns
     at.slider(key="wi_frame").set_value(5).run()
     at.selectbox(key="wi_layer").set_value("body.relu1").run()
     assert not at.exception and not at.error

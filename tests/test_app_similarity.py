@@ -38,7 +38,9 @@ def test_two_digits_classifiers_all_measures(models_dir, cache_dir):
         assert not at.exception and not at.error, m
         v = _values(at)["similarity"]
         assert v.notna().all() and v.between(-0.1, 1.0 + 1e-9).all(), m
-    at.toggle(key="s_debiased").set_value(True).run()  # relu_cka_laplace is a CKA measure
+    assert at.toggle(key="s_debiased").disabled  # Godfrey et al.'s CKA is always debiased
+    at.selectbox(key="s_measure").set_value("cka_rbf").run()
+    at.toggle(key="s_debiased").set_value(True).run()
     assert not at.exception and not at.error
     at.toggle(key="s_itself").set_value(True).run()
     assert not at.exception and not at.error

@@ -1,15 +1,10 @@
 """End-to-end: the real app in headless Chromium."""
 
-import os
 
-import pytest
 
-from tests.browser import CHROMIUM, assert_clean, browser_page, pick, streamlit_server, wait_idle
+from tests.browser import BROWSER_MARKS, assert_clean, browser_page, pick, streamlit_server, wait_idle
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"), reason="Debian chromium not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def test_home_pick_a_model_and_see_the_zoo(tmp_path):

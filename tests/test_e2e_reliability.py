@@ -1,25 +1,17 @@
 """Reliability in a real browser: every page's widgets survive a copied URL opened in a new browser;
 Cancel stops a UMAP fit and a stitch training within a second; an unknown page says so."""
 
-import os
-import time
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, assert_clean, streamlit_server, wait_idle
+from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, assert_clean, served_app, wait_idle
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"), reason="Debian chromium not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("reliability")
-    env = {"EXPLORER_CACHE_DIR": str(tmp / "cache"), "EXPLORER_MODELS_DIR": str(tmp / "models")}
-    with streamlit_server(env) as url:
-        yield url, tmp
+    yield from served_app(tmp_path_factory, "reliability")
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +47,17 @@ def _open(page, url, ready):
 def pick(page, label, option):
     """Choose ``option`` in the selectbox ``label``, typing it first (long option lists are virtualised)."""
     box = page.get_by_role("combobox", name=label)
+    box.scroll_into_view_if_needed()
     box.click()
     page.keyboard.type(option)
-    page.get_by_role("option", name=option, exact=True).first.wait_for()
+    wanted = page.get_by_role("option", name=option, exact=True).first
+    if not wanted.is_visible():  # the list may stay closed after typing: open it
+        page.keyboard.press("ArrowDown")
+    try:
+        wanted.wait_for(timeout=10_000)
+    except Exception:
+        page.screenshot(path=f"/tmp/pick-{label}.png")
+        raise
     page.keyboard.press("Enter")
     wait_idle(page, 120_000)
     assert box.input_value() == option, (label, option, box.input_value())
@@ -137,6 +137,7 @@ PAGES = [
         ("radio", "macro_f1", "macro_f1", True),
         ("tab", "Trained stitching layers", None, None),
         ("multi", "Families", ["low-rank", "orthogonal + scale"], ["affine", "identity", "orthogonal", "permutation x scale",
+                                                                   "permutation x scale (warm start from activation matching)",
                                                                    "translation (LS, anchors)", "translation (Procrustes, anchors)"]),
         ("select", "Low rank r", "8", "8"),
         ("number", "Epochs (trained families)", 7, "7"),
@@ -201,7 +202,7 @@ def test_a_page_url_keeps_only_its_own_and_the_sidebar_parameters(app, browser):
     page.get_by_role("link", name="Similarity").click()
     page.get_by_text("Corresponding layers").or_(page.get_by_text("A against itself")).first.wait_for(timeout=120_000)
     wait_idle(page, 120_000)
-    pick(page, "Measure", "Orthogonal Procrustes")
+    pick(page, "Measure", "Procrustes shape (Williams et al.)")
     assert "s_measure=" in page.url and "g_k" not in page.url
     page.context.close()
 
@@ -242,7 +243,9 @@ def test_cancel_stops_a_umap_fit_within_a_second_and_draws_nothing(app, browser)
     page = _new_page(browser)
     page.goto(f"{url}/latent_spaces?ls_view=umap&ls_anchors=50")
     took = _cancel_within_a_second(page, "Cancelled: UMAP of the four views")
+    page.get_by_text("Word spaces: the paper's Table 1, offline").wait_for(timeout=120_000)
     wait_idle(page, 120_000)
+    page.locator('[data-testid="stVegaLiteChart"]').nth(2).wait_for(timeout=30_000)
     assert took < 1.0, f"{took:.2f} s from the click to the stop"
     # the agreement chart, the anchor sweep and the word views are drawn; the four views are not
     assert page.locator('[data-testid="stVegaLiteChart"]').count() == 3
@@ -265,4 +268,23 @@ def test_cancel_stops_a_stitch_training_within_a_second(app, browser):
     assert took < 1.0, f"{took:.2f} s from the click to the stop"
     assert page.get_by_text("Parameters per family and layer").count() == 0  # nothing of the cancelled run
     assert_clean(page)
+    page.context.close()
+
+
+def test_slow_steps_say_what_they_are_doing(app, browser):
+    """The whole MNIST test set through a CNN: the page names the step while it runs (a spinner shows
+    after half a second), the activations first, then the geometry."""
+    url, _ = app
+    page = _new_page(browser)
+    page.add_init_script("""
+        window.__seen = new Set();
+        document.addEventListener('DOMContentLoaded', () => new MutationObserver(() => {
+            for (const s of ['Computing the activations of mnist-cnn_clf-s0 on 10000', 'Intrinsic dimension and overlaps per layer'])
+                if (document.body.innerText.includes(s)) window.__seen.add(s);
+        }).observe(document.body, {subtree: true, childList: true, characterData: true}));
+    """)
+    _open(page, f"{url}/layer_geometry?dataset=mnist&probe=10000&model_a=mnist-cnn_clf-s0&g_compare=false",
+          "Decimation: the ID across scales")
+    assert page.evaluate("() => [...window.__seen].sort()") == [
+        "Computing the activations of mnist-cnn_clf-s0 on 10000", "Intrinsic dimension and overlaps per layer"]
     page.context.close()

@@ -1,24 +1,17 @@
 """The whole app in a real browser: every page with its defaults, one control changed per page,
 no exception box and no browser error, a screenshot per page; shared URLs restore the view."""
 
-import os
 
 import pytest
 
-from tests.browser import CHROMIUM, assert_clean, browser_page, pick, streamlit_server, wait_idle
+from tests.browser import BROWSER_MARKS, assert_clean, browser_page, pick, served_app, wait_idle
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"), reason="Debian chromium not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tour")
-    env = {"EXPLORER_CACHE_DIR": str(tmp / "cache"), "EXPLORER_MODELS_DIR": str(tmp / "models")}
-    with streamlit_server(env) as url:
-        yield url, tmp
+    yield from served_app(tmp_path_factory, "tour")
 
 
 def _open(page, url, text):

@@ -4,10 +4,8 @@ import os
 import signal
 import socket
 import subprocess
-import time
-import urllib.request
 
-from tests.browser import free_port
+from tests.browser import free_port, wait_healthy
 from tests.conftest import ROOT
 
 
@@ -32,15 +30,7 @@ def test_make_run_answers_on_loopback_only(tmp_path):
     proc = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, proc.stdout.read().decode(errors="replace")
-            time.sleep(0.5)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, 120)
         for host in addresses:
             assert not _answers(host, port), f"the app answers on {host}:{port}"
     finally:
