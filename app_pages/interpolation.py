@@ -63,13 +63,13 @@ with latent_tab:
             st.caption("Pick two relative autoencoders as A and B to decode A's path with B through their shared relative space.")
 
 with weight_tab:
+    n_alpha = bound(st.slider, "Points on the path", "wi_points", 25, min_value=3, max_value=101)
     st.latex(r"\theta(\alpha)=(1-\alpha)\,\theta_A+\alpha\,\theta_B")
     st.caption("Aligned paths first permute B's hidden units onto A's: weight matching (Ainsworth et al. 2022: a linear "
                "assignment per layer, alternating until nothing changes) or activation matching (correlation on the "
                "train probe). The zoo's MLP and CNN have no batch norm, so no statistics need resetting.")
     with friendly_errors("These two models cannot be interpolated"):
         check_pair(A, B, "weight interpolation")
-    n_alpha = bound(st.number_input, "Points on the path", "wi_points", 25, min_value=3, max_value=101)
     mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
     train_probe = cached.probe(sel.dataset, sel.probe, "train")
     alphas = np.linspace(0, 1, int(n_alpha))

@@ -63,10 +63,11 @@ def pick(page, label, option):
     assert box.input_value() == option, (label, option, box.input_value())
 
 
-def _number(page, label, value):
+def _number(page, label, value, key="Enter"):
+    """Type a number and commit it (Enter; Tab inside a form, where Enter would submit the form)."""
     box = page.get_by_label(label, exact=True).and_(page.locator("input"))
     box.fill(str(value))
-    box.press("Enter")
+    box.press(key)
     wait_idle(page, 120_000)
 
 
@@ -75,27 +76,45 @@ def _toggle(page, label):
     wait_idle(page, 120_000)
 
 
+def _slider(page, label, presses):
+    thumb = page.locator("[data-testid=stSlider]").filter(has_text=label).first.get_by_role("slider")
+    for _ in range(presses):
+        thumb.focus()
+        thumb.press("ArrowRight")
+        wait_idle(page, 120_000)  # one rerun at a time
+
+
 def _radio(page, option):
     page.get_by_text(option, exact=True).click()
     wait_idle(page, 120_000)
 
 
-def _multi(page, label, remove):
+def _multi(page, label, change):
+    """``change`` = tags to remove, or (tags to remove, options to add)."""
+    remove, add = change if isinstance(change, tuple) else (change, [])
     box = page.locator("[data-testid=stMultiSelect]").filter(has_text=label).first
     for tag in remove:
         box.get_by_role("button", name=f"Remove {tag}", exact=True).click()
+        wait_idle(page, 120_000)
+    for option in add:
+        box.get_by_role("combobox").click()
+        page.keyboard.type(option)
+        page.get_by_role("option", name=option, exact=True).first.click()
+        page.keyboard.press("Escape")
         wait_idle(page, 120_000)
 
 
 def _read(page, kind, label, option=None):
     if kind == "select":
         return page.get_by_role("combobox", name=label).input_value()
-    if kind == "number":
+    if kind in ("number", "formnumber"):
         return page.get_by_label(label, exact=True).and_(page.locator("input")).input_value()
     if kind == "toggle":
         return page.locator("[data-testid=stCheckbox]").filter(has_text=label).first.locator("input").is_checked()
     if kind == "radio":
         return page.get_by_role("radio", name=option, exact=True).is_checked()
+    if kind == "slider":
+        return page.locator("[data-testid=stSlider]").filter(has_text=label).first.locator("input[type=range]").input_value()
     if kind == "multi":
         box = page.locator("[data-testid=stMultiSelect]").filter(has_text=label).first
         return sorted(box.locator("span[data-tag]").evaluate_all("tags => tags.map(t => t.getAttribute('aria-label'))"))
@@ -143,11 +162,31 @@ PAGES = [
         ("number", "Epochs (trained families)", 7, "7"),
     ]),
     ("interpolation?model_a=digits-mlp_ae-l16-s0&model_b=digits-mlp_ae-l16-s1", "Interpolation", [
+        ("slider", "Steps", 2, "11"),
         ("radio", "by index", "by index", True),
         ("number", "From probe sample", 4, "4"),
         ("number", "To probe sample", 9, "9"),
     ]),
+    ("interpolation?model_a=digits-mlp_clf-s0&model_b=digits-mlp_clf-s1", "Latent interpolation", [
+        ("tab", "Weight interpolation and mode connectivity", None, None),
+        ("slider", "Points on the path", 2, "27"),
+        ("radio", "Entezari et al.", "Entezari et al.", True),
+        ("select", "Layer", "body.relu1", "body.relu1"),
+        ("slider", "Frame", 3, "3"),
+    ]),
+    ("stitching?st_group=rel_ae+%28latent+16%29+vs+mlp_ae", "Zero-shot stitching", [
+        ("select", "Encoder", "digits-rel_ae-l16-s2", "digits-rel_ae-l16-s2"),
+        ("select", "Decoder", "digits-rel_ae-l16-s0", "digits-rel_ae-l16-s0"),
+        ("slider", "Images", 3, "13"),
+    ]),
     ("", "Train a new model", [
+        ("select", "Architecture", "vae", "vae"),
+        ("formnumber", "Latent width (autoencoders, relative classifier)", 8, "8"),
+        ("multi", "Seeds", (["0"], ["3"]), ["3"]),
+        ("formnumber", "Epochs", 1, "1"),
+        ("formnumber", "Learning rate", 0.002, "0.00200"),
+        ("formnumber", "Batch size", 64, "64"),
+        ("submit", "Train", "Saved digits-vae-l8-s3", None),
         ("select", "Dataset", "mnist", "mnist"),
         ("wait", "Model zoo on mnist", None, None),
         ("select", "Model A", "mnist-cnn_clf-s1", "mnist-cnn_clf-s1"),
@@ -165,10 +204,18 @@ def test_every_widget_comes_back_from_a_copied_url_in_a_new_browser(app, browser
             pick(page, label, how)
         elif kind == "number":
             _number(page, label, how)
+        elif kind == "formnumber":
+            _number(page, label, how, "Tab")
         elif kind == "toggle":
             _toggle(page, label)
         elif kind == "radio":
             _radio(page, how)
+        elif kind == "slider":
+            _slider(page, label, how)
+        elif kind == "submit":
+            page.get_by_role("button", name=label, exact=True).click()
+            page.get_by_text(how).first.wait_for(timeout=120_000)
+            wait_idle(page, 120_000)
         elif kind == "tab":
             page.get_by_role("tab", name=label).click()
         elif kind == "wait":
@@ -186,8 +233,9 @@ def test_every_widget_comes_back_from_a_copied_url_in_a_new_browser(app, browser
     for kind, label, how, expected in widgets:
         if kind == "tab":
             other.get_by_role("tab", name=label).click()
+            other.wait_for_timeout(500)
             continue
-        if kind == "wait":
+        if kind in ("wait", "submit"):
             continue
         got[label], want[label] = _read(other, kind, label, how), expected
     assert got == want, copied

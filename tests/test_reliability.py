@@ -300,7 +300,7 @@ def test_url_values_out_of_range_are_clamped_and_said_in_one_toast(models_dir):
     assert not at.exception and not at.error
     assert at.number_input(key="g_k").value == 1 and any("g_k=0 is outside 1..299: using 1" in t.value for t in at.toast)
     at = _page("app_pages/interpolation.py", model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1", wi_points="0")
-    assert at.number_input(key="wi_points").value == 3 and any("wi_points=0" in t.value for t in at.toast)
+    assert at.slider(key="wi_points").value == 3 and any("wi_points=0" in t.value for t in at.toast)
 
 
 def test_multiselect_values_come_back_from_a_url(models_dir):

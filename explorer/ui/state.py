@@ -69,16 +69,21 @@ def _raw(key: str) -> list[str] | None:
 
 
 def _from_url(kind: str, key: str, raw: list[str], options, fmt, lo, hi, integer: bool):
-    """The widget value a URL asks for, or raise ValueError with the reason."""
+    """(the widget value a URL asks for, whether Streamlit's own binding reads the URL as it is);
+    a ValueError with the reason when the value cannot be used.
+
+    Only a value Streamlit would not read (clamped, an earlier format) is set in session state:
+    seeding a widget both ways leaves the browser showing the default while the server uses the value.
+    """
     text = raw[-1]
     shown = f"{key}={','.join(raw)!r}"
     if kind in ("selectbox", "radio", "select_slider", "segmented_control", "pills"):
         labels = {str(fmt(o)): o for o in options}
         keys = {str(o): o for o in options}
         if text in labels:
-            return labels[text]
+            return labels[text], True
         if text in keys:
-            return keys[text]
+            return keys[text], False
         raise ValueError(f"{shown}: not one of the choices")
     if kind == "multiselect":
         parts = [p for r in raw for p in r.split(",") if p != ""]
@@ -91,12 +96,12 @@ def _from_url(kind: str, key: str, raw: list[str], options, fmt, lo, hi, integer
         values = list(dict.fromkeys(k for k in known if k is not None))
         if not values:
             raise ValueError(f"{shown}: none of the choices")
-        return values
+        return values, not unknown and parts == raw and all(p in labels for p in parts)
     if kind in ("toggle", "checkbox"):
         if text.lower() in ("1", "true"):
-            return True
+            return True, text.lower() == "true"
         if text.lower() in ("0", "false"):
-            return False
+            return False, text.lower() == "false"
         raise ValueError(f"{shown}: not true or false")
     if kind in ("number_input", "slider"):
         try:
@@ -110,8 +115,8 @@ def _from_url(kind: str, key: str, raw: list[str], options, fmt, lo, hi, integer
             clamped = int(round(clamped))
         if clamped != value:
             _note(f"{key}={text} is outside {lo}..{hi}: using {clamped}")
-        return clamped
-    return text
+        return clamped, clamped == value
+    return text, True
 
 
 def bound(widget, label: str, key: str, default, options=None, **kwargs):
@@ -129,9 +134,12 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
     raw = _raw(key)
     if raw is not None:
         try:
-            st.session_state[key] = _from_url(kind, key, raw, options, fmt, lo, hi, integer)
+            value, streamlit_reads_it = _from_url(kind, key, raw, options, fmt, lo, hi, integer)
         except ValueError as exc:
             _note(f"ignored {exc}")
+        else:
+            if not streamlit_reads_it:
+                st.session_state[key] = value
     if key in st.session_state:  # a value kept from before: still valid?
         value = st.session_state[key]
         if options is not None and kind == "multiselect":

@@ -71,17 +71,21 @@ def long_work(label: str, key: str, params=None):
     """
     job = (key, repr(params))
     slot = st.empty()  # done() empties the slot; emptying a container would only add an element to it
-    box = slot.container()
-    bar = box.progress(0.0, text=f"{label}…")
+    t0 = time.perf_counter()
+    drawn = {}
+
     def cancel():
         _cancelled().add(job)
         st.session_state["_just_cancelled"] = label
 
-    box.button("Cancel", key=f"cancel_{key}", help="Stop this computation", on_click=cancel)
-    t0 = time.perf_counter()
-
     def update(fraction: float, text: str = "") -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label}{': ' + text if text else ''} — {_eta(t0, fraction)}")
+        # drawn at the first update only: work that comes from the cache draws no bar and no button
+        # (a widget drawn and removed in one run can reset the values the browser shows for others)
+        if not drawn:
+            box = slot.container()
+            drawn["bar"] = box.progress(0.0, text=f"{label}…")
+            box.button("Cancel", key=f"cancel_{key}", help="Stop this computation", on_click=cancel)
+        drawn["bar"].progress(min(max(fraction, 0.0), 1.0), text=f"{label}{': ' + text if text else ''} — {_eta(t0, fraction)}")
 
     return update, slot.empty
 
