@@ -211,5 +211,6 @@ def list_checkpoints(*dirs: Path | str) -> tuple[list[Checkpoint], list[tuple[Pa
 def orphan_message(weights: Path) -> str:
     """Why a weights file without a sidecar is not listed, and how to make it usable (it is never deleted)."""
     return (f"{weights.name}: weights without a sidecar {weights.with_suffix('.json').name}, so the architecture is "
-            "unknown. Open it as your own network (sidebar: Your network, with its architecture name; CLI: "
-            f"--weights {weights.name} --arch NAME), or write the sidecar that `python -m explorer train` writes beside it")
+            "unknown; the file is left as it is. To use it, write the JSON sidecar that `python -m explorer train` "
+            "writes beside its weights (format, name, arch, hparams, dataset, seed and the file's sha256; "
+            "README: Adding a dataset or a model)")

@@ -166,7 +166,7 @@ def test_a_weights_file_without_sidecar_is_never_deleted(models_dir):
     for p in (mine, hidden):
         os.utime(p, (old, old))
     found, problems = list_checkpoints(models_dir)
-    assert found == [] and "weights without a sidecar" in problems[0][1] and "Your network" in problems[0][1]
+    assert found == [] and "weights without a sidecar" in problems[0][1] and "write the JSON sidecar" in problems[0][1]
     at = _page(None)  # Home lists the zoo and the user's folder
     assert not at.exception
     assert any("my-resnet.safetensors" in w.value and "without a sidecar" in w.value for w in at.warning)
