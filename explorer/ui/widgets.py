@@ -45,16 +45,6 @@ def _eta(t0: float, fraction: float) -> str:
     return f"about {left:.0f} s left"
 
 
-def progress_callback(bar, label: str):
-    """A train-style progress callback that draws ``bar`` with an estimate of the time left."""
-    t0 = time.perf_counter()
-
-    def update(p):
-        bar.progress(min(p.fraction, 1.0), text=f"{label}: epoch {p.epoch}, loss {p.loss:.4f} — {_eta(t0, p.fraction)}")
-
-    return update
-
-
 def _cancelled() -> set:
     return st.session_state.setdefault("_cancelled_jobs", set())
 
@@ -79,8 +69,8 @@ def long_work(label: str, key: str, params=None):
         st.session_state["_just_cancelled"] = label
 
     def update(fraction: float, text: str = "") -> None:
-        # drawn at the first update only: work that comes from the cache draws no bar and no button
-        # (a widget drawn and removed in one run can reset the values the browser shows for others)
+        # drawn at the first update only: work that comes from the cache draws no bar and no button,
+        # so a warm page does not flash them
         if not drawn:
             box = slot.container()
             drawn["bar"] = box.progress(0.0, text=f"{label}…")
