@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explorer.ui import PAGES
-from explorer.ui.state import bound, remember_url, sidebar, unknown_page_path, url_notes
+from explorer.ui.state import bound, remember_url, sidebar, toast_url_notes, unknown_page_path
 from explorer.ui.widgets import PRESENT_KEY, announce_cancel, page_guard, presenting
 
 st.set_page_config(page_title="Latent Explorer", page_icon="🔭", layout="wide")
@@ -22,11 +22,7 @@ bound(st.toggle, "Presentation", PRESENT_KEY, False,
 if presenting():
     st.markdown("<style>section[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] {display: none;}</style>",
                 unsafe_allow_html=True)
-try:
-    with page_guard(page.title):
-        st.session_state["selection"] = sidebar()
-        page.run()
-finally:
-    notes = url_notes()
-    if notes:
-        st.toast("Link parameters not used as given: " + "; ".join(notes), icon="⚠️")
+with page_guard(page.title):
+    st.session_state["selection"] = sidebar()
+    page.run()
+toast_url_notes()  # one toast for the sidebar's and the page's (a page that stops says them first: stop_page)

@@ -10,7 +10,7 @@ from explorer.alignment import activation_matching, apply_permutation, check_pai
 from explorer.interpolation import BARRIERS, barriers, frames_2d, latent_strips, path_curve, path_latents
 from explorer.projection import pca_2d
 from explorer.ui import cached
-from explorer.ui.state import bound
+from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
 
 sel = st.session_state["selection"]
@@ -18,7 +18,7 @@ st.title("Interpolation")
 require_data(sel)
 if sel.model_a is None or sel.model_b is None:
     st.info("Pick models A and B in the sidebar.")
-    st.stop()
+    stop_page()
 A, B = sel.model_a, sel.model_b
 probe = cached.probe(sel.dataset, sel.probe)
 latent_tab, weight_tab = st.tabs(["Latent interpolation", "Weight interpolation and mode connectivity"])
@@ -92,7 +92,7 @@ with weight_tab:
             lambda s=s, name=name: path_curve(mA, sa, s, splits, alphas, lambda f, name=name: update(f, f"{name} path")))
             .assign(path=name) for name, s in paths.items()], ignore_index=True), (A.sha256, B.sha256, sel.probe, len(alphas)))
     if curve is None:
-        st.stop()
+        stop_page()
     left, right = st.columns(2)
     show_chart(charts.path_chart(curve, "loss"), curve, "path_loss", left)
     show_chart(charts.path_chart(curve, "accuracy"), curve, "path_accuracy", right)

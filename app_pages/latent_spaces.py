@@ -10,7 +10,7 @@ from explorer.projection import METHODS, project_2d
 from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check, relative_projection, select_anchors
 from explorer.retrieval import agreement, anchor_sweep
 from explorer.ui import cached
-from explorer.ui.state import bound
+from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
 from explorer.words import DEMO_WORDS, word_table
 
@@ -23,7 +23,7 @@ st.caption(
 require_data(sel)
 if sel.model_a is None or sel.model_b is None:
     st.info("Pick model A and model B in the sidebar (train one on Home if the dataset has none).")
-    st.stop()
+    stop_page()
 A, B = sel.model_a, sel.model_b
 with friendly_errors("Could not load the models or the data"):
     mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)

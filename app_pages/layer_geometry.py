@@ -7,7 +7,7 @@ from explorer import charts
 from explorer.geometry import cross_overlap, layer_profile, neighbour_tables
 from explorer.intrinsic_dim import twonn_scaling
 from explorer.ui import cached
-from explorer.ui.state import bound
+from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, require_data, show_chart
 
 sel = st.session_state["selection"]
@@ -19,7 +19,7 @@ st.caption(
 require_data(sel)
 if sel.model_a is None:
     st.info("Pick model A in the sidebar (train one on Home if the dataset has none).")
-    st.stop()
+    stop_page()
 A, B = sel.model_a, sel.model_b
 c = st.columns(3)
 k = bound(c[0].number_input, "k (neighbours)", "g_k", min(10, max(1, sel.probe - 1)), min_value=1, max_value=max(1, sel.probe - 1))
@@ -77,6 +77,6 @@ with friendly_errors("Decimation failed"), st.spinner("TwoNN on 1, 2, 4, … ran
     dec = cached.memo_frame("twonn_scaling-2", {"model": A.sha256, **probe_key, "layer": layer},
                             lambda: twonn_scaling(cached.as_tensor(acts_a[layer], sel.device)).frame())
 show_chart(charts.decimation_chart(dec), dec, "decimation")
-st.caption("As DADApy's return_id_scaling_2NN: level j draws 2^j random subsets of N / 2^j points and averages their TwoNN "
-           "IDs (error bars: std / sqrt(2^j)); fewer points means larger neighbour distances, a coarser scale (x: the mean "
+st.caption("As DADApy's return_id_scaling_2NN: level j draws about 2^j random subsets of N / 2^j points and averages their "
+           "TwoNN IDs (error bars: std / sqrt(subsets)); fewer points means larger neighbour distances, a coarser scale (x: the mean "
            "first and second neighbour distance). A plateau marks a trustworthy ID.")

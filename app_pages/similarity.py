@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import charts
 from explorer.similarity import CHANNEL_MEASURES, CKA_MEASURES, GRAM_MEASURES, MEASURES, UNBIASED_ONLY, corresponding_layers, similarity_matrix
 from explorer.ui import cached
-from explorer.ui.state import bound
+from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart, was_cancelled
 
 sel = st.session_state["selection"]
@@ -18,7 +18,7 @@ st.caption(
 require_data(sel)
 if sel.model_a is None:
     st.info("Pick model A in the sidebar (train one on Home if the dataset has none).")
-    st.stop()
+    stop_page()
 A = sel.model_a
 c = st.columns([2, 1, 1, 1])
 measure = bound(c[0].selectbox, "Measure", "s_measure", "cka_linear", list(MEASURES), format_func=lambda m: MEASURES[m][0],
@@ -55,7 +55,7 @@ def compute():
 
 
 if was_cancelled(f"{label} of every layer pair", "similarity", parts):
-    st.stop()
+    stop_page()
 with friendly_errors("Similarity failed"):
     frame = cached.memo_frame("similarity_matrix", parts, compute)
 

@@ -91,7 +91,7 @@ def twonn(X, discard_fraction: float = 0.1, estimator: str = "fit", dtype: torch
 class ScalingResult:
     """ID against scale, as DADApy's ``return_id_scaling_2NN``: level i draws 2^i random subsets."""
 
-    n_parts: np.ndarray  # 2^i subsets at level i
+    n_parts: np.ndarray  # round(N / size) subsets at level i: 2^i, or close to it
     n_per_part: np.ndarray  # round(N / 2^i) points each
     id_mean: np.ndarray  # the mean ID over the subsets
     id_error: np.ndarray  # std of the IDs (ddof 0) / sqrt(number of subsets); 0 at the full data
@@ -107,7 +107,7 @@ class ScalingResult:
 def twonn_scaling(X, n_min: int = 10, discard_fraction: float = 0.1, seed: int = 0, dtype: torch.dtype | None = None) -> ScalingResult:
     """The decimation analysis of DADApy 0.3.4 (``IdEstimation.return_id_scaling_2NN``,
     ``dadapy/id_estimation.py`` L254-333 with ``compute_id_2NN`` L104-203): at level i the data is
-    sampled into 2^i subsets of round(N / 2^i) points, each drawn independently without
+    sampled into round(N / size) (about 2^i) subsets of size = round(N / 2^i) points, each drawn independently without
     replacement (subsets may overlap), for every level whose subsets have more than ``n_min``
     points; the ID is the mean over the subsets, its error std / sqrt(2^i), its scale the mean of
     the first and second neighbour distances. Subsets come from ``numpy.random.default_rng(seed)``,
@@ -123,8 +123,8 @@ def twonn_scaling(X, n_min: int = 10, discard_fraction: float = 0.1, seed: int =
         raise ValueError(f"decimation needs more than {n_min} distinct points, got {n}: use a larger probe")
     rng = np.random.default_rng(seed)
     rows = []
-    for level, size in enumerate(sizes):
-        parts = 2**level
+    for size in sizes:
+        parts = int(np.rint(n / size))  # DADApy's rint(1 / data_fraction): about 2^level
         subsets = [None] if parts == 1 else [torch.from_numpy(rng.choice(n, size, replace=False)).to(X.device) for _ in range(parts)]
         fits = [_twonn_checked(X if idx is None else X[idx], discard_fraction, "fit", dtype) for idx in subsets]
         ids = np.array([f.id for f in fits])

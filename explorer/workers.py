@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 import threading
-import types
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -23,24 +21,33 @@ _LOCK = threading.Lock()
 _POOL: ProcessPoolExecutor | None = None
 
 
+def _no_main(get_preparation_data):
+    """multiprocessing's preparation data without the parent's __main__: a spawned child would otherwise
+    re-run it, and under Streamlit that is the app script itself."""
+    def prepare(name):
+        data = get_preparation_data(name)
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+        return data
+
+    prepare.__wrapped__ = get_preparation_data
+    return prepare
+
+
 def _pool() -> ProcessPoolExecutor:
     global _POOL
     with _LOCK:
         if _POOL is None:
+            import multiprocessing.spawn as spawn
+
             from explorer.cache import default_cache_dir
 
+            if not hasattr(spawn.get_preparation_data, "__wrapped__"):
+                spawn.get_preparation_data = _no_main(spawn.get_preparation_data)
             # numba's cache of compiled functions survives restarts when it has a folder of its own
             os.environ.setdefault("NUMBA_CACHE_DIR", str(default_cache_dir() / "numba"))
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
-            # A spawned child re-runs the parent's __main__ module, which under Streamlit is the app
-            # script itself: start the worker while __main__ is a plain, empty module.
-            main = sys.modules["__main__"]
-            sys.modules["__main__"] = types.ModuleType("__main__")
-            try:
-                pool.submit(int)  # starts the worker process now, without waiting for it to be ready
-            finally:
-                sys.modules["__main__"] = main
-            _POOL = pool
+            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+            _POOL.submit(int)  # starts the worker process now, without waiting for it to be ready
         return _POOL
 
 
@@ -56,23 +63,35 @@ def kill_worker() -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+# One call at a time: a Cancel kills the worker, which must then be running the cancelled call only.
+_RUN = threading.Lock()
+
+
 def run_stoppable(fn, *args, poll=None, interval: float = 0.1):
-    """``fn(*args)`` in the worker process; ``poll()`` is called while waiting and may raise to stop it."""
+    """``fn(*args)`` in the worker process; ``poll()`` is called while waiting (also while another
+    session's call runs first) and may raise to stop it: then the worker is killed. An error raised by
+    ``fn`` itself comes back as it is, and the worker stays."""
+    while not _RUN.acquire(timeout=interval):
+        if poll is not None:
+            poll()
     try:
-        future = _pool().submit(fn, *args)
-    except BrokenProcessPool:
-        kill_worker()
-        future = _pool().submit(fn, *args)
-    try:
+        try:
+            future = _pool().submit(fn, *args)
+        except BrokenProcessPool:
+            kill_worker()
+            future = _pool().submit(fn, *args)
         while True:
             try:
                 return future.result(timeout=interval)
             except FutureTimeout:
                 if poll is not None:
-                    poll()
-    except BrokenProcessPool:
-        kill_worker()
-        raise RuntimeError("the worker process died (out of memory?); try again with fewer samples") from None
-    except BaseException:
-        kill_worker()
-        raise
+                    try:
+                        poll()
+                    except BaseException:
+                        kill_worker()
+                        raise
+            except BrokenProcessPool:
+                kill_worker()
+                raise RuntimeError("the worker process died (out of memory?); try again with fewer samples") from None
+    finally:
+        _RUN.release()

@@ -179,7 +179,7 @@ def test_decimation_levels_errors_and_scales_as_dadapy():
     X = torch.randn(400, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     res = twonn_scaling(X, seed=3)
     assert list(res.n_per_part) == [400, 200, 100, 50, 25, 12]  # round(N / 2^i) while above 10 points
-    assert list(res.n_parts) == [1, 2, 4, 8, 16, 32]
+    assert list(res.n_parts) == [1, 2, 4, 8, 16, 33]  # DADApy: rint(N / size) subsets
     rng = np.random.default_rng(3)  # the same independent subsets, drawn as the library draws them
     for level, (parts, size) in enumerate(zip(res.n_parts, res.n_per_part)):
         if parts == 1:

@@ -124,7 +124,7 @@ def test_twonn_errors_and_fit_arguments():
 def test_decimation_levels():
     X = subspace(2000, 5, seed=4)
     s = twonn_scaling(X, n_min=20)
-    assert s.n_parts.tolist() == [1, 2, 4, 8, 16, 32, 64]
+    assert s.n_parts.tolist() == [1, 2, 4, 8, 16, 32, 65]  # DADApy: rint(N / size), size = rint(N / 2^i)
     assert s.id_mean[0] == pytest.approx(twonn(X).id) and s.id_error[0] == 0
     assert np.all(np.diff(s.scale) > 0)  # fewer points per part: larger neighbour distances
     assert np.all(np.abs(s.id_mean[:4] - 5) < 0.6)

@@ -369,3 +369,27 @@ def test_the_models_folder_is_capped(models_dir, monkeypatch, capsys):
     assert main(["train", "--epochs", "1"]) == 2  # into the user's folder: refused before training
     assert "at its cap" in capsys.readouterr().err
     assert sorted(p.name for p in models_dir.iterdir()) == ["big.bin"]
+
+
+def _stopping_page():
+    import streamlit as st
+
+    from explorer.ui.state import bound, remember_url, stop_page
+
+    remember_url()
+    bound(st.number_input, "n", "n", 5, min_value=1, max_value=9)
+    stop_page()
+    st.write("never drawn")
+
+
+def test_link_notes_survive_a_page_that_stops_early():
+    """A page that stops (no usable model, a missing dataset, an error) still says which link
+    parameters it changed: stop_page shows the toast before st.stop()."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_stopping_page)
+    at.query_params["n"] = "99"
+    at.run()
+    assert not at.exception and at.number_input(key="n").value == 9
+    assert [t.value for t in at.toast] == ["Link parameters not used as given: n=99 is outside 1..9: using 9"]
+    assert not at.markdown

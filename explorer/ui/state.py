@@ -16,6 +16,7 @@ does silently or not at all, on the first run of a session only:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import streamlit as st
@@ -54,6 +55,20 @@ def url_notes() -> list[str]:
     return st.session_state.pop(_NOTES, [])
 
 
+def toast_url_notes() -> None:
+    """One toast for the link parameters ignored or changed so far in this run."""
+    notes = url_notes()
+    if notes:
+        st.toast("Link parameters not used as given: " + "; ".join(notes), icon="⚠️")
+
+
+def stop_page() -> None:
+    """``st.stop()`` for our pages: first say which link parameters were not used as given (after a
+    stop Streamlit draws nothing more, so the run's last toast would be lost)."""
+    toast_url_notes()
+    st.stop()
+
+
 def _note(text: str) -> None:
     st.session_state.setdefault(_NOTES, []).append(text)
 
@@ -77,7 +92,7 @@ def _from_url(kind: str, key: str, raw: list[str], options, fmt, lo, hi, integer
     """
     text = raw[-1]
     shown = f"{key}={','.join(raw)!r}"
-    if kind in ("selectbox", "radio", "select_slider", "segmented_control", "pills"):
+    if kind in ("selectbox", "radio"):
         labels = {str(fmt(o)): o for o in options}
         keys = {str(o): o for o in options}
         if text in labels:
@@ -111,11 +126,14 @@ def _from_url(kind: str, key: str, raw: list[str], options, fmt, lo, hi, integer
         if not math.isfinite(value):
             raise ValueError(f"{shown}: not a finite number")
         clamped = min(max(value, lo if lo is not None else value), hi if hi is not None else value)
+        if clamped != value:
+            _note(f"{key}={text} is outside {lo}..{hi}: using {int(round(clamped)) if integer else clamped}")
+        elif integer and not re.fullmatch(r"-?\d+", text):
+            _note(f"{key}={text} is not a whole number: using {int(round(clamped))}")
         if integer:
             clamped = int(round(clamped))
-        if clamped != value:
-            _note(f"{key}={text} is outside {lo}..{hi}: using {clamped}")
-        return clamped, clamped == value
+        # Streamlit reads only values in range, and whole numbers for whole-number widgets
+        return clamped, clamped == value and (not integer or re.fullmatch(r"-?\d+", text) is not None)
     return text, True
 
 

@@ -21,8 +21,10 @@ def friendly_errors(what: str):
     try:
         yield
     except EXPECTED as exc:
+        from explorer.ui.state import stop_page
+
         st.error(f"{what}: {exc}")
-        st.stop()
+        stop_page()
 
 
 @contextmanager
@@ -193,5 +195,7 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
 def require_data(sel) -> None:
     """Stop the page with a hint when the chosen dataset's files are not on disk."""
     if not sel.probe:
+        from explorer.ui.state import stop_page
+
         st.info(f"The {sel.dataset} files are not on disk (see the sidebar): pick another dataset or download it.")
-        st.stop()
+        stop_page()

@@ -1,0 +1,32 @@
+"""The killable worker process: a poll that raises stops a running call within its interval; an error
+raised by the call itself comes back unchanged; the next call gets a worker again."""
+
+import time
+
+import pytest
+
+from explorer.workers import run_stoppable
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_raising_poll_kills_a_long_call_at_once_and_the_next_call_works():
+    assert run_stoppable(int, "7") == 7  # the worker starts
+    t0 = time.perf_counter()
+
+    def poll():
+        if time.perf_counter() - t0 > 0.3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_stoppable(time.sleep, 30, poll=poll)  # a call that cannot be interrupted in its own thread
+    assert time.perf_counter() - t0 < 1.0
+    assert run_stoppable(int, "8") == 8  # a new worker
+
+
+def test_an_error_inside_the_call_comes_back_as_it_is():
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_stoppable(int, "not a number")
+    assert run_stoppable(int, "9") == 9
