@@ -14,15 +14,6 @@ def _cuda_status() -> str | None:
     return None
 
 
-def _mps_status() -> str | None:
-    mps = getattr(torch.backends, "mps", None)
-    if mps is None or not mps.is_built():
-        return None  # not an Apple build: nothing to explain on this machine
-    if not mps.is_available():
-        return "MPS not offered: this torch build supports Apple's MPS, but this Mac has no usable MPS device"
-    return None
-
-
 def device_choices() -> tuple[list[str], list[str]]:
     """(usable devices, best first; one line per device that is not offered, saying why)."""
     choices, why_not = [], []
@@ -34,8 +25,8 @@ def device_choices() -> tuple[list[str], list[str]]:
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         choices.append("mps")
-    elif (reason := _mps_status()) is not None:
-        why_not.append(reason)
+    elif mps is not None and mps.is_built():  # an Apple build without a usable device (elsewhere: nothing to say)
+        why_not.append("MPS not offered: this torch build supports Apple's MPS, but this Mac has no usable MPS device")
     return choices + ["cpu"], why_not
 
 
@@ -51,8 +42,8 @@ def resolve_device(name: str | None) -> torch.device:
     """``name`` if usable here, else the default; a device this machine lacks is an error that says why."""
     if name is None or name == "auto":
         return torch.device(default_device())
-    if name.startswith("cuda") and _cuda_status() is not None:
-        raise ValueError(f"{_cuda_status()}; use 'cpu'")
+    if name.startswith("cuda") and (why := _cuda_status()) is not None:
+        raise ValueError(f"{why}; use 'cpu'")
     if name == "mps" and "mps" not in available_devices():
         raise ValueError("MPS was requested but is not available on this machine; use 'cpu'")
     return torch.device(name)

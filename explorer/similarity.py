@@ -88,8 +88,13 @@ def _as_2d(X, what: str) -> torch.Tensor:
         X = X.reshape(len(X), -1)
     if X.dim() != 2 or X.shape[1] == 0:
         raise ValueError(f"{what} must be a non-empty [N, D] array (got shape {tuple(X.shape)})")
+    return _finite(X, what)
+
+
+def _finite(X: torch.Tensor, what: str) -> torch.Tensor:
+    """X itself, or a clear error naming how many samples hold NaN or infinite values."""
     if not torch.isfinite(X.sum()) and not torch.isfinite(X).all():
-        bad = int((~torch.isfinite(X)).any(dim=1).sum())
+        bad = int((~torch.isfinite(X)).flatten(1).any(dim=1).sum())
         raise ValueError(f"{what} contains NaN or infinite values in {bad} samples; similarity is undefined")
     return X
 
@@ -104,10 +109,7 @@ def _as_4d(X, what: str) -> torch.Tensor:
         X = X[..., None]
     if X.dim() != 4 or X.shape[1] == 0:
         raise ValueError(f"{what} must be [N, C] or [N, C, H, W] activations (got shape {tuple(X.shape)})")
-    if not torch.isfinite(X.sum()) and not torch.isfinite(X).all():
-        bad = int((~torch.isfinite(X)).flatten(1).any(dim=1).sum())
-        raise ValueError(f"{what} contains NaN or infinite values in {bad} samples; similarity is undefined")
-    return X
+    return _finite(X, what)
 
 
 def _per_channel_unit(X: torch.Tensor) -> torch.Tensor:
