@@ -117,6 +117,10 @@ def _read(page, kind, label, option=None):
         return page.locator("[data-testid=stSlider]").filter(has_text=label).first.locator("input[type=range]").input_value()
     if kind == "multi":
         box = page.locator("[data-testid=stMultiSelect]").filter(has_text=label).first
+        try:  # the tags may be drawn a moment after the page is idle
+            box.locator("span[data-tag]").first.wait_for(timeout=5_000)
+        except Exception:
+            pass
         return sorted(box.locator("span[data-tag]").evaluate_all("tags => tags.map(t => t.getAttribute('aria-label'))"))
     raise ValueError(kind)
 
