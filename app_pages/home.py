@@ -3,10 +3,12 @@
 import streamlit as st
 
 from explorer.charts import zoo_metrics
+from explorer.data import DATASETS
 from explorer.models import ARCHS
 from explorer.train import LIMITS, TrainConfig, train_and_save
 from explorer.ui import PAGES, cached
-from explorer.ui.state import bound
+from explorer.ui.add_sources import add_sources, sources_frame
+from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import EXPECTED, long_work, one_at_a_time, show_chart
 from explorer.zoo import check_models_room, training_warning, unique_name, user_models_dir, zoo_frame
 
@@ -14,6 +16,14 @@ sel = st.session_state["selection"]
 st.title("Latent Explorer")
 st.caption("How networks represent data: latent spaces, layers and whole models, compared live.")
 st.markdown("\n".join(f"- **{title}**: {desc}" for _, title, _, desc in PAGES))
+
+if sel.dataset not in DATASETS:
+    st.subheader(f"Sources on {sel.dataset}")
+    st.dataframe(sources_frame(sel.dataset), hide_index=True, width="stretch")
+    st.caption("These give activations only: Latent spaces, Layer geometry and Similarity work on them; stitching and "
+               "interpolation need networks of the zoo. Training runs on the image datasets.")
+    add_sources(sel)
+    stop_page()
 
 st.subheader(f"Model zoo on {sel.dataset}")
 cks, problems = cached.zoo(sel.dataset)
@@ -71,3 +81,5 @@ elif go:  # the click itself asks for the work, so an earlier Cancel does not ho
         st.session_state["_train_report"] = report
         st.session_state["_pending_model_a"] = ck.name
         st.rerun()
+
+add_sources(sel)

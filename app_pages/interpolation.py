@@ -11,11 +11,12 @@ from explorer.interpolation import BARRIERS, barriers, frames_2d, latent_strips,
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
+from explorer.ui.widgets import friendly_errors, require_data, require_networks, run_long, show_chart
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
 require_data(sel)
+require_networks(sel, "Interpolation")
 if sel.model_a is None or sel.model_b is None:
     st.info("Pick models A and B in the sidebar.")
     stop_page()

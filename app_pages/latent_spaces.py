@@ -3,12 +3,12 @@
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
-from explorer import charts
-from explorer.projection import METHODS, project_2d
-from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check, relative_projection, select_anchors
-from explorer.retrieval import agreement, anchor_sweep
+from explorer import analyses, charts
+from explorer.projection import METHODS
+from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check, relative_projection
+from explorer.retrieval import agreement
+from explorer.sources import default_layer, probe_classes
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
@@ -21,20 +21,21 @@ st.caption(
     "of one network differ by angle-preserving maps of their latent spaces; the relative view removes them."
 )
 require_data(sel)
-if sel.model_a is None or sel.model_b is None:
+if sel.source_a is None or sel.source_b is None:
     st.info("Pick model A and model B in the sidebar (train one on Home if the dataset has none).")
     stop_page()
-A, B = sel.model_a, sel.model_b
+A, B = sel.source_a, sel.source_b
 with friendly_errors("Could not load the models or the data"):
-    mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
-    probe = cached.probe(sel.dataset, sel.probe)
-    actsA = cached.activations(A, sel.dataset, sel.probe, sel.device)
-    actsB = cached.activations(B, sel.dataset, sel.probe, sel.device)
+    probe = cached.any_probe(sel.dataset, sel.probe)
+    actsA = cached.source_activations(A, sel.dataset, sel.probe, sel.device)
+    actsB = cached.source_activations(B, sel.dataset, sel.probe, sel.device)
 
 c = st.columns([2, 2, 2, 2, 2, 1.4, 1.6])
-layer_a = bound(c[0].selectbox, "Layer of A", "ls_layer_a", mA.bottleneck, list(mA.layer_names))
-layer_b = bound(c[1].selectbox, "Layer of B", "ls_layer_b", mB.bottleneck, list(mB.layer_names))
-strategy = bound(c[2].selectbox, "Anchors", "ls_strategy", "random", list(ANCHOR_STRATEGIES))
+layer_a = bound(c[0].selectbox, "Layer of A", "ls_layer_a", default_layer(A, list(actsA)), list(actsA))
+layer_b = bound(c[1].selectbox, "Layer of B", "ls_layer_b", default_layer(B, list(actsB)), list(actsB))
+strategies = [s for s in ANCHOR_STRATEGIES if s != "per_class" or probe.y is not None]
+strategy = bound(c[2].selectbox, "Anchors", "ls_strategy", "random", strategies,
+                 help=None if probe.x is not None else "Without images, fps and kmeans choose the anchors in A's layer")
 max_anchors = min(500, len(probe))
 n_anchors = bound(c[3].number_input, "Number of anchors", "ls_anchors", min(300, max(1, len(probe) // 3)),
                   min_value=1, max_value=max_anchors, help="Default 300, at most a third of the probe so most points are not anchors")
@@ -44,55 +45,44 @@ view = bound(c[6].selectbox, "2-D view", "ls_view", "native", ["native", "pca", 
              help="native: the coordinates of a 2-D layer (else PCA); UMAP takes ~20 s the first time, then it is cached")
 
 with friendly_errors("Cannot compare these representations"):
-    probe_key = {"dataset": sel.dataset, "split": probe.split, "indices": probe.indices}
-    X_select = probe.x.flatten(1)
-    anchor_parts = {**probe_key, "n": int(n_anchors), "strategy": strategy, "seed": 0}
-    idx = torch.from_numpy(
-        cached.memo("anchors", anchor_parts, lambda: {"idx": select_anchors(X_select, int(n_anchors), strategy, probe.y, 0)})["idx"]
-    )
     ZA, ZB = cached.as_tensor(actsA[layer_a], sel.device), cached.as_tensor(actsB[layer_b], sel.device)
+    features = None if probe.x is not None else ZA  # where fps / kmeans anchors are chosen without images
+    idx = analyses.anchors(probe, int(n_anchors), strategy, features, store=cached.STORE)
     RA = relative_projection(ZA, ZA[idx.to(ZA.device)], similarity, center)
     RB = relative_projection(ZB, ZB[idx.to(ZB.device)], similarity, center)
-
-    def coords(Z, ck, layer, space, poll=None):
-        parts = {"model": ck.sha256, "layer": layer, **probe_key, "method": view, "space": space}
-        if space == "relative":  # an absolute view does not depend on the anchors: changing them keeps it cached
-            parts.update(anchors=anchor_parts, similarity=similarity, center=bool(center))
-
-        def compute():
-            xy, method = project_2d(Z, view, poll=poll)
-            return {"xy": xy, "method": np.array([METHODS.index(method)])}
-
-        return cached.memo("view2d", parts, compute)
-
-    spaces = {"absA": (ZA, A, layer_a, "absolute"), "absB": (ZB, B, layer_b, "absolute"),
-              "relA": (RA, A, layer_a, "relative"), "relB": (RB, B, layer_b, "relative")}
+    rel = {"anchors": idx.numpy(), "similarity": similarity, "center": bool(center)}
+    spaces = {"absA": (ZA, A, layer_a, None), "absB": (ZB, B, layer_b, None), "relA": (RA, A, layer_a, rel), "relB": (RB, B, layer_b, rel)}
     if view == "umap":  # seconds per view, in a worker process that Cancel kills at once
 
         def umap_views(update):
             out = {}
-            for i, (k, v) in enumerate(spaces.items()):
+            for i, (k, (Z, src, layer, r)) in enumerate(spaces.items()):
                 update(i / len(spaces), f"view {i + 1} of {len(spaces)}")
-                out[k] = coords(*v, poll=lambda i=i: update(i / len(spaces), f"view {i + 1} of {len(spaces)}"))
+                out[k] = analyses.view_2d(Z, src, layer, probe, view, r, cached.STORE,
+                                          poll=lambda i=i: update(i / len(spaces), f"view {i + 1} of {len(spaces)}"))
             return out
 
         xy = run_long("UMAP of the four views (the first fit in a server process compiles for ~20 s)", "umap", umap_views,
-                      (A.sha256, B.sha256, layer_a, layer_b, anchor_parts, similarity, bool(center)))
+                      (A.key, B.key, layer_a, layer_b, sel.dataset, sel.probe, int(n_anchors), strategy, similarity, bool(center)))
     else:
-        xy = {k: coords(*v) for k, v in spaces.items()}
+        xy = {k: analyses.view_2d(Z, src, layer, probe, view, r, cached.STORE) for k, (Z, src, layer, r) in spaces.items()}
 
 if xy is not None:  # None: the UMAP fit was cancelled, and nothing of it is drawn
-    df = pd.DataFrame({"id": probe.indices, "class": probe.y.numpy(), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
-    df["image"] = cached.image_urls(sel.dataset, sel.probe)
+    df = pd.DataFrame({"id": probe.indices, "class": probe_classes(probe), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
+    images = cached.hover_images(sel.dataset, sel.probe)
+    if images is not None:
+        df["image"] = images
+    if probe.texts is not None:
+        df["text"] = list(probe.texts)
     for k, v in xy.items():
         df[f"{k}_x"], df[f"{k}_y"] = v["xy"][:, 0], v["xy"][:, 1]
     used = {k: METHODS[int(v["method"][0])] for k, v in xy.items()}
     titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B: {B.name} · {layer_b}"),
               ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
-    show_chart(charts.linked_views(df, [(k, f"{t} [{used[k]}]") for k, t in titles]), df.drop(columns="image"), "latent_views")
+    show_chart(charts.linked_views(df, [(k, f"{t} [{used[k]}]") for k, t in titles]), df.drop(columns="image", errors="ignore"), "latent_views")
 st.caption("Colour = class; large points = anchors; hover a point for its input; drag a rectangle in any view to "
-           "highlight the same samples in all four (shift-drag elsewhere to intersect). Anchors are chosen in pixel "
-           "space among the probe samples, so both models use the same anchor samples.")
+           "highlight the same samples in all four (shift-drag elsewhere to intersect). Anchors are chosen "
+           + ("in pixel space " if probe.x is not None else "") + "among the probe samples, so both models use the same anchor samples.")
 
 st.subheader("Do A and B agree?")
 with friendly_errors("Agreement cannot be measured"):
@@ -109,10 +99,8 @@ show_chart(charts.agreement_bars(table), table, "agreement", right)
 
 counts = [n for n in (1, 2, 5, 10, 20, 50, 100, 200, 300, 500) if n <= len(probe)]
 with friendly_errors("Anchor sweep failed"), st.spinner("Sweeping the number of anchors…"):
-    sweep_parts = {"a": A.sha256, "b": B.sha256, "la": layer_a, "lb": layer_b, **probe_key, "counts": counts,
-                   "strategy": strategy, "similarity": similarity, "center": bool(center), "k": k}
-    sweep = cached.memo_frame("anchor_sweep", sweep_parts,
-                              lambda: anchor_sweep(ZA, ZB, X_select, counts, strategy, probe.y, similarity, center, k))
+    sweep = analyses.anchor_sweep(A, layer_a, B, layer_b, probe, counts, strategy, similarity, bool(center), k, sel.device,
+                                  cached.STORE, features)
 show_chart(charts.anchor_sweep_chart(sweep), sweep, "agreement_vs_anchors")
 st.caption("A → B agreement against the number of anchors; dashed = the absolute baseline.")
 

@@ -3,9 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import charts
-from explorer.geometry import cross_overlap, layer_profile, neighbour_tables
-from explorer.intrinsic_dim import twonn_scaling
+from explorer import analyses, charts
+from explorer.sources import default_layer
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, require_data, show_chart
@@ -17,21 +16,18 @@ st.caption(
     "network, as in the talks of Ansuini and Cazzaniga: the ID rises then falls; the overlap shows where class information is encoded."
 )
 require_data(sel)
-if sel.model_a is None:
+if sel.source_a is None:
     st.info("Pick model A in the sidebar (train one on Home if the dataset has none).")
     stop_page()
-A, B = sel.model_a, sel.model_b
+A, B = sel.source_a, sel.source_b
 c = st.columns(3)
 k = bound(c[0].number_input, "k (neighbours)", "g_k", min(10, max(1, sel.probe - 1)), min_value=1, max_value=max(1, sel.probe - 1))
 compare = bound(c[1].toggle, "Compare with model B", "g_compare", True)
-probe_key = {"dataset": sel.dataset, "n": sel.probe}
 
 
-def profile(ck):
-    acts = cached.activations(ck, sel.dataset, sel.probe, sel.device)
-    parts = {"v": 2, "model": ck.sha256, **probe_key, "k": int(k)}
-    return acts, cached.memo_frame("layer_profile", parts, lambda: layer_profile(
-        {n: cached.as_tensor(v, sel.device) for n, v in acts.items()}, cached.probe(sel.dataset, sel.probe).y, int(k)))
+def profile(src):
+    probe = cached.any_probe(sel.dataset, sel.probe)
+    return cached.source_activations(src, sel.dataset, sel.probe, sel.device), analyses.layer_profile(src, probe, int(k), sel.device, cached.STORE)
 
 
 with friendly_errors("Layer geometry failed"), st.spinner("Intrinsic dimension and overlaps per layer…"):
@@ -45,7 +41,10 @@ with friendly_errors("Layer geometry failed"), st.spinner("Intrinsic dimension a
 prof = pd.concat(frames, ignore_index=True)
 left, right = st.columns(2)
 show_chart(charts.depth_curves(prof, "id", "TwoNN intrinsic dimension", err="id stderr", color="model"), prof, "intrinsic_dimension", left)
-show_chart(charts.depth_curves(prof, "label overlap", f"overlap with the labels (k={k})", color="model"), prof, "label_overlap", right)
+if prof["label overlap"].notna().any():
+    show_chart(charts.depth_curves(prof, "label overlap", f"overlap with the labels (k={k})", color="model"), prof, "label_overlap", right)
+else:
+    right.info(f"{sel.dataset} has no labels: no overlap with the labels. The ID and the overlap between layers need none.")
 left, right = st.columns(2)
 show_chart(charts.depth_curves(prof.dropna(subset=["overlap with previous"]), "overlap with previous",
                                     "overlap with the previous layer", color="model"), prof, "consecutive_overlap", left)
@@ -61,10 +60,7 @@ for _, r in prof[prof["note"] != ""].iterrows():
 if len(frames) == 2:
     st.subheader("A vs B: which layers share neighbourhoods?")
     with friendly_errors("Cross-model overlap failed"), st.spinner("Overlap of every pair of layers…"):
-        parts = {"a": A.sha256, "b": B.sha256, **probe_key, "k": int(k)}
-        cross = cached.memo_frame("cross_overlap", parts, lambda: cross_overlap(
-            neighbour_tables({n: cached.as_tensor(v, sel.device) for n, v in acts_a.items()}, int(k)),
-            neighbour_tables({n: cached.as_tensor(v, sel.device) for n, v in acts_b.items()}, int(k))))
+        cross = analyses.cross_overlap(A, B, cached.any_probe(sel.dataset, sel.probe), int(k), sel.device, cached.STORE)
     same = cross[cross["depth A"] == cross["depth B"]].rename(columns={"depth A": "depth", "layer A": "layer"})
     left, right = st.columns(2)
     show_chart(charts.depth_curves(same, "overlap", "overlap A vs B at the same depth"), same, "overlap_same_depth", left)
@@ -72,10 +68,9 @@ if len(frames) == 2:
 
 st.subheader("Decimation: the ID across scales")
 names = list(acts_a)
-layer = bound(st.selectbox, "Layer of A", "g_layer", cached.model(A, sel.device).bottleneck, names)
+layer = bound(st.selectbox, "Layer of A", "g_layer", default_layer(A, names), names)
 with friendly_errors("Decimation failed"), st.spinner("TwoNN on 1, 2, 4, … random parts of the probe…"):
-    dec = cached.memo_frame("twonn_scaling-2", {"model": A.sha256, **probe_key, "layer": layer},
-                            lambda: twonn_scaling(cached.as_tensor(acts_a[layer], sel.device)).frame())
+    dec = analyses.decimation(A, layer, cached.any_probe(sel.dataset, sel.probe), sel.device, cached.STORE)
 show_chart(charts.decimation_chart(dec), dec, "decimation")
 st.caption("As DADApy's return_id_scaling_2NN: level j draws about 2^j random subsets of N / 2^j points and averages their "
            "TwoNN IDs (error bars: std / sqrt(subsets)); fewer points means larger neighbour distances, a coarser scale (x: the mean "

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from explorer import charts
-from explorer.similarity import CHANNEL_MEASURES, CKA_MEASURES, GRAM_MEASURES, MEASURES, UNBIASED_ONLY, corresponding_layers, similarity_matrix
+from explorer import analyses, charts
+from explorer.similarity import CHANNEL_MEASURES, CKA_MEASURES, GRAM_MEASURES, MEASURES, UNBIASED_ONLY, corresponding_layers
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import friendly_errors, long_work, require_data, show_chart, was_cancelled
+from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
 
 sel = st.session_state["selection"]
 st.title("Similarity")
@@ -16,10 +16,10 @@ st.caption(
     "permutations and positive scalings of units. 1 = the same up to the measure's group."
 )
 require_data(sel)
-if sel.model_a is None:
+if sel.source_a is None:
     st.info("Pick model A in the sidebar (train one on Home if the dataset has none).")
     stop_page()
-A = sel.model_a
+A = sel.source_a
 c = st.columns([2, 1, 1, 1])
 measure = bound(c[0].selectbox, "Measure", "s_measure", "cka_linear", list(MEASURES), format_func=lambda m: MEASURES[m][0],
                 help="\n\n".join(f"**{label}**: {what}" for label, what in MEASURES.values()))
@@ -29,35 +29,27 @@ debiased = bound(c[1].toggle, "Debiased", "s_debiased", False, disabled=measure 
 fraction = bound(c[2].number_input, "Bandwidth", "s_fraction", 1.0, min_value=0.05, max_value=10.0, step=0.1,
                  disabled=measure not in GRAM_MEASURES,
                  help="Kernel width as a multiple of the median distance between samples (RBF and Laplace kernels only)")
-itself = bound(c[3].toggle, "A against itself", "s_itself", sel.model_b is None)
-B = A if itself or sel.model_b is None or sel.model_b.name == A.name else sel.model_b
+itself = bound(c[3].toggle, "A against itself", "s_itself", sel.source_b is None)
+B = A if itself or sel.source_b is None or sel.source_b.name == A.name else sel.source_b
 debiased = bool(debiased and measure in CKA_MEASURES) or measure in UNBIASED_ONLY
 label = MEASURES[measure][0] + (", debiased" if debiased else "")
-st.caption(f"A: **{A.name}** · B: **{B.name}** · {sel.probe} test samples of {sel.dataset} (the sidebar's probe size)"
+st.caption(f"A: **{A.name}** · B: **{B.name}** · {sel.probe} samples of {sel.dataset} (the sidebar's probe size)"
            + (f" · an {sel.probe} x {sel.probe} kernel matrix per layer" if measure in GRAM_MEASURES else "")
            + (" · convolutional layers keep their channel axis (Godfrey et al.'s definition)" if measure in CHANNEL_MEASURES else ""))
 
-parts = {"v": 2, "a": A.sha256, "b": "itself" if B is A else B.sha256, "dataset": sel.dataset, "n": sel.probe, "measure": measure,
-         "debiased": debiased, "fraction": float(fraction) if measure in GRAM_MEASURES else 1.0}
+job = (A.key, B.key, sel.dataset, sel.probe, measure, debiased, float(fraction))
 
 
-def compute():
-    """Only on a cache miss: activations, then every layer pair with progress and Cancel."""
-    acts_a = cached.activations(A, sel.dataset, sel.probe, sel.device)
-    acts_b = None if B is A else cached.activations(B, sel.dataset, sel.probe, sel.device)
-    update, done = long_work(f"{label} of every layer pair", "similarity", parts)
-    try:
-        return similarity_matrix({k: cached.as_tensor(v, sel.device, flat=False) for k, v in acts_a.items()},
-                                 None if acts_b is None else {k: cached.as_tensor(v, sel.device, flat=False) for k, v in acts_b.items()},
-                                 measure, debiased, float(fraction), progress=update)
-    finally:
-        done()
+def compute(update):
+    """On a cache miss, every layer pair with progress and Cancel (a hit returns at once, drawing nothing)."""
+    return analyses.similarity_matrix(A, None if B is A else B, cached.any_probe(sel.dataset, sel.probe), measure, debiased,
+                                      float(fraction), sel.device, cached.STORE, progress=update)
 
 
-if was_cancelled(f"{label} of every layer pair", "similarity", parts):
-    stop_page()
 with friendly_errors("Similarity failed"):
-    frame = cached.memo_frame("similarity_matrix", parts, compute)
+    frame = run_long(f"{label} of every layer pair", "similarity", compute, job)
+if frame is None:
+    stop_page()
 
 left, right = st.columns(2)
 show_chart(charts.layer_heatmap(frame, "similarity", "A", "B", title=label), frame, "similarity_heatmap", left)

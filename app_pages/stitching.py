@@ -10,12 +10,13 @@ from explorer.stitching import FAMILIES, grid_summary, stitched_outputs, stitchi
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import bound
-from explorer.ui.widgets import EXPECTED, friendly_errors, require_data, run_long, show_chart, was_cancelled
+from explorer.ui.widgets import EXPECTED, friendly_errors, require_data, require_networks, run_long, show_chart, was_cancelled
 from explorer.zoo import stitch_groups
 
 sel = st.session_state["selection"]
 st.title("Stitching")
 require_data(sel)
+require_networks(sel, "Trained stitching", stop=False)
 probe = cached.probe(sel.dataset, sel.probe)
 by_name = {c.name: c for c in sel.checkpoints}
 zero_tab, trained_tab = st.tabs(["Zero-shot stitching", "Trained stitching layers"])

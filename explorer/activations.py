@@ -13,6 +13,8 @@ def extract_activations(
     batch_size: int = 1024,
     device: str | torch.device | None = None,
     include_input: bool = False,
+    transform=None,
+    reduce=None,
 ) -> dict[str, torch.Tensor]:
     """``{layer: Tensor}`` for the model's named layers (or ``layers``), in depth order.
 
@@ -20,6 +22,8 @@ def extract_activations(
     each output as it is, on that device: [N, D] for dense layers, [N, C, H, W] for convolutional
     ones (the channel axis is kept, as the G_ReLU measures need; ``X.flatten(1)`` gives the usual
     [N, D]). ``include_input`` adds the input itself as ``"input"`` (layer 0 of the analyses).
+    ``transform`` maps each input batch before the forward pass (resizing, normalising); ``reduce``
+    maps each captured output (pooling a large feature map) before it is kept.
     """
     names = list(layers) if layers is not None else list(model.layer_names)
     unknown = [n for n in names if n not in dict(model.named_modules())]
@@ -36,7 +40,8 @@ def extract_activations(
     def make_hook(name):
         def hook(_mod, _inp, out):
             if name not in current["seen"]:
-                current["seen"][name] = out.detach()
+                out = out[0] if isinstance(out, tuple) else out
+                current["seen"][name] = (reduce(out) if reduce is not None else out).detach()
 
         return hook
 
@@ -48,6 +53,8 @@ def extract_activations(
         with torch.no_grad():
             for i in range(0, len(x), batch_size):
                 xb = x[i : i + batch_size].to(dev)
+                if transform is not None:
+                    xb = transform(xb)
                 current["seen"] = {}
                 model(xb)
                 for n in names:

@@ -65,7 +65,7 @@ def linked_views(df: pd.DataFrame, views: list[tuple[str, str]], width: int = 33
     """A 2-column grid of scatter plots of the same samples, linked by sample.
 
     ``df`` has one row per sample with ``id``, ``class``, ``anchor`` (bool), optionally ``image``
-    (a data URL shown on hover), and ``{key}_x``/``{key}_y`` for each view ``(key, title)``.
+    (a data URL shown on hover) and ``text`` (a word or sentence, shown on hover), and ``{key}_x``/``{key}_y`` for each view ``(key, title)``.
     Brushing a rectangle in any view keeps the colour of the samples inside it in every view
     (intersection of all brushes) and greys out the others.
     """
@@ -73,7 +73,7 @@ def linked_views(df: pd.DataFrame, views: list[tuple[str, str]], width: int = 33
     inside = brushes[0]
     for b in brushes[1:]:
         inside = inside & b
-    tooltip = ["id:Q", "class:N"] + (["image:N"] if "image" in df.columns else [])
+    tooltip = ["id:Q", "class:N"] + (["text:N"] if "text" in df.columns else []) + (["image:N"] if "image" in df.columns else [])
     charts = []
     for (key, title), brush in zip(views, brushes):
         charts.append(

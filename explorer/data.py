@@ -250,16 +250,25 @@ def probe_indices(labels, n: int, seed: int = 0) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Probe:
-    """The samples every analysis runs on: a stratified subset of one split."""
+    """The samples every analysis runs on: a stratified subset of one split (images), the first
+    words of a vocabulary, or rows of an embeddings file. ``x`` is None without images, ``y`` None
+    without labels, ``texts`` None without text."""
 
     dataset: str
     split: str
     indices: np.ndarray
-    x: torch.Tensor
-    y: torch.Tensor
+    x: torch.Tensor | None
+    y: torch.Tensor | None
+    texts: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.indices)
+
+    @property
+    def key(self) -> dict:
+        """What a cache key needs of the probe: which samples of which split of which dataset."""
+        return {"dataset": self.dataset, "split": self.split, "indices": self.indices}
 
 
 def load_probe(name: str, n: int, split: str = "test", seed: int = 0, root: Path | str | None = None) -> Probe:

@@ -49,9 +49,10 @@ def layer_profile(layers: dict, labels, k: int = 10, tables: dict | None = None)
             row.update({"id": r.id, "id stderr": r.stderr, "duplicates": r.n_duplicates})
         except ValueError as exc:
             row["note"] = str(exc)
-        if nn is not None:
+        if nn is not None and labels is not None:  # a probe without labels (words, a file) has no label overlap
             row["label overlap"] = label_overlap_of_indices(nn, labels)
             row["label overlap (class-weighted)"] = label_overlap_of_indices(nn, labels, class_weighted=True)
+        if nn is not None:
             if prev is not None:
                 row["overlap with previous"] = float(overlap_of_indices(prev, nn).mean())
         rows.append(row)

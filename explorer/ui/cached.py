@@ -14,7 +14,7 @@ import torch
 from explorer.activations import probe_activations
 from explorer.cache import CacheWarning, DiskCache
 from explorer.checkpoint import Checkpoint, load_checkpoint, read_sidecar
-from explorer.data import Probe, load_probe
+from explorer.data import DATASETS, Probe, load_probe
 from explorer.zoo import all_checkpoints, zoo_dirs
 
 
@@ -162,3 +162,51 @@ def gif(key: str, _coords: dict, _labels, _alphas) -> bytes:
     from explorer.charts import animation_gif
 
     return animation_gif(_coords, _labels, _alphas)
+
+
+class _Store:
+    """What the library's analyses cache through: this module's memory LRU, then the disk cache."""
+
+    def memoize(self, fn: str, parts: dict, compute) -> dict[str, np.ndarray]:
+        return memo(fn, parts, compute)
+
+
+STORE = _Store()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _any_probe(dataset: str, n: int, split: str, signature: tuple):
+    from explorer.sources import load_any_probe
+
+    return load_any_probe(dataset, n, split)
+
+
+def any_probe(dataset: str, n: int, split: str = "test") -> Probe:
+    """The probe of any dataset (images, the shared words, an embeddings file's rows)."""
+    from explorer.sources import embeddings_files
+
+    if dataset in DATASETS:
+        return probe(dataset, n, split)
+    path = embeddings_files().get(dataset)
+    signature = (str(path), path.stat().st_mtime_ns) if path is not None else ()
+    with st.spinner(f"Loading {n} samples of {dataset}…"):
+        return _any_probe(dataset, n, split, signature)
+
+
+def source_activations(src, dataset: str, n: int, device: str) -> dict[str, np.ndarray]:
+    """``activations`` for any source (see ``explorer.sources``): memory- then disk-cached."""
+    from explorer.sources import activations as compute
+
+    if src.checkpoint is not None:
+        return activations(src.checkpoint, dataset, n, device)
+    with st.spinner(f"Computing the activations of {src.name} on {n} samples of {dataset}…"):
+        return _with_cache_warnings(compute, src, any_probe(dataset, n), device, STORE)
+
+
+def hover_images(dataset: str, n: int) -> list[str] | None:
+    """Data URLs of the probe's inputs for tooltips: the images of an image dataset or of an embeddings file."""
+    from explorer.sources import probe_images
+
+    if dataset in DATASETS:
+        return image_urls(dataset, n)
+    return probe_images(any_probe(dataset, n))

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from explorer import sources
 from explorer.checkpoint import Checkpoint
-from explorer.data import DATASETS, DEFAULT_DATASET, DatasetUnavailable, download, is_available, load_split
+from explorer.data import DATASETS, DEFAULT_DATASET, DatasetUnavailable, download, is_available
+from explorer.sources import Source
 from explorer.device import device_choices
 from explorer.ui import cached
 from explorer.ui.widgets import EXPECTED
 
-DEFAULT_PROBE = {"digits": 300, "mnist": 1000, "fashion_mnist": 1000, "cifar10": 1000}
+DEFAULT_PROBE = {"digits": 300, "mnist": 1000, "fashion_mnist": 1000, "cifar10": 1000, "words": 1000}
 _URL0 = "_url_at_start"  # the query string of the session's first run: what a shared link asked for
 _SEEDED = "_url_seeded"  # keys already taken from it
 _NOTES = "_url_notes"  # what was ignored or changed, shown in one toast
@@ -38,9 +40,11 @@ class Selection:
     dataset: str
     probe: int
     device: str
-    model_a: Checkpoint | None
+    model_a: Checkpoint | None  # the picked sources when they are networks of the zoo (stitching, interpolation)
     model_b: Checkpoint | None
     checkpoints: tuple[Checkpoint, ...]
+    source_a: Source | None = None  # any picked source: a checkpoint, your network, a transformer, a file
+    source_b: Source | None = None
 
 
 def remember_url() -> None:
@@ -181,16 +185,6 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
     return widget(*args, key=key, bind="query-params", **kwargs)
 
 
-def _default_pair(cks: list[Checkpoint]) -> tuple[int, int]:
-    """Two seeds of the same architecture when there are any, preferring the 16-d autoencoders."""
-    if not cks:
-        return 0, 0
-    order = sorted(range(len(cks)), key=lambda i: (cks[i].arch != "mlp_ae", cks[i].meta["hparams"].get("latent") != 16, i))
-    a = order[0]
-    twin = next((j for j in order if j != a and cks[j].arch == cks[a].arch and cks[j].meta["hparams"] == cks[a].meta["hparams"]), None)
-    return a, twin if twin is not None else (order[1] if len(order) > 1 else a)
-
-
 def _probe_input(sb, dataset: str, n_test: int) -> int:
     """The probe-size box, kept within 10..n_test; a new dataset starts at its own default."""
     if st.session_state.get("_probe_dataset") not in (None, dataset):
@@ -207,17 +201,21 @@ def _probe_input(sb, dataset: str, n_test: int) -> int:
 
 def sidebar() -> Selection:
     sb = st.sidebar
-    names = list(DATASETS)
+    names = sources.dataset_names()
+    pending = st.session_state.pop("_pending_dataset", None)  # a dataset just added on Home
+    if pending in names:
+        st.session_state["dataset"] = pending
     dataset = bound(sb.selectbox, "Dataset", "dataset", DEFAULT_DATASET, names,
-                    help="\n\n".join(f"**{n}**: {i.title}" + ("" if is_available(n) else " (not on disk)") for n, i in DATASETS.items()))
-    sb.caption(DATASETS[dataset].title + ("" if is_available(dataset) else " — not on disk"))
+                    help="\n\n".join(f"**{n}**: {sources.dataset_title(n)}" + ("" if n not in DATASETS or is_available(n) else " (not on disk)")
+                                     for n in names))
+    sb.caption(sources.dataset_title(dataset) + ("" if dataset not in DATASETS or is_available(dataset) else " — not on disk"))
     try:
-        with st.spinner(f"Loading {DATASETS[dataset].title}…"):
-            n_test = len(load_split(dataset, "test"))
-    except DatasetUnavailable as exc:
+        with st.spinner(f"Loading {dataset}…"):
+            n_test = sources.dataset_size(dataset)
+    except (DatasetUnavailable, sources.SourceError) as exc:
         sb.error(str(exc))
         n_test = 0
-        if sb.button(f"Download {DATASETS[dataset].title} (needs network)", key="download_dataset"):
+        if dataset in DATASETS and sb.button(f"Download {DATASETS[dataset].title} (needs network)", key="download_dataset"):
             with sb.status(f"Downloading {dataset}…"):
                 try:
                     download(dataset)
@@ -232,31 +230,41 @@ def sidebar() -> Selection:
     if why_not:
         sb.caption(" · ".join(why_not))
 
-    cks, _problems = cached.zoo(dataset)
-    options = [c.name for c in cks]
-    a_i, b_i = _default_pair(cks)
-    pending = st.session_state.pop("_pending_model_a", None)  # a model just trained on Home
+    cks, _problems = cached.zoo(dataset if dataset in DATASETS else None)
+    cks = [c for c in cks if c.dataset == dataset]
+    try:
+        srcs = sources.list_sources(dataset, cks) if n_test else []
+    except EXPECTED as exc:
+        sb.error(f"The sources of {dataset} cannot be listed: {exc}")
+        srcs = []
+    options = [s.name for s in srcs]
+    a_i, b_i = sources.default_pair(srcs)
+    pending = st.session_state.pop("_pending_model_a", None)  # a model just trained (or added) on Home
     if pending in options:
         st.session_state["model_a"] = pending
-    labels = {c.name: c.label() for c in cks}
-    model_a = bound(sb.selectbox, "Model A", "model_a", options[a_i] if options else None, options)
-    model_b = bound(sb.selectbox, "Model B", "model_b", options[b_i] if options else None, options)
-    by_name = {c.name: c for c in cks}
+    by_name = {s.name: s for s in srcs}
+    kinds = {s.name: sources.SOURCE_KINDS[s.kind].label for s in srcs}
+    help_ = "Grouped by kind: " + "; ".join(dict.fromkeys(kinds.values())) if srcs else None
+    model_a = bound(sb.selectbox, "Model A", "model_a", options[a_i] if options else None, options, help=help_)
+    model_b = bound(sb.selectbox, "Model B", "model_b", options[b_i] if options else None, options, help=help_)
     picked = {}
     for label, name in (("A", model_a), ("B", model_b)):  # the one check of a picked model: every page relies on it
         if name is None:
             continue
-        sb.caption(f"{label}: {labels[name].split('  ', 1)[-1]}")
+        src = by_name[name]
+        sb.caption(f"{label}: {kinds[name]} · {src.title}")
         try:
-            cached.model(by_name[name], device)
+            if src.checkpoint is not None:
+                cached.model(src.checkpoint, device)
         except EXPECTED as exc:
             sb.error(f"Model {label} cannot be used: {exc}")
             st.warning(f"Model {label} ({name}) cannot be used, so this page works without it: {exc}")
         else:
-            picked[label] = by_name[name]
-    if not options:
+            picked[label] = src
+    if not options and n_test:
         sb.info(f"No model for {dataset} yet: train one on the Home page or with `python -m explorer train`.")
-    return Selection(dataset, probe, device, picked.get("A"), picked.get("B"), tuple(cks))
+    a, b = picked.get("A"), picked.get("B")
+    return Selection(dataset, probe, device, a.checkpoint if a else None, b.checkpoint if b else None, tuple(cks), a, b)
 
 
 def unknown_page_path(known: list[str]) -> str | None:

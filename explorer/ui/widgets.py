@@ -192,6 +192,26 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     return out
 
 
+def require_networks(sel, page: str, stop: bool = True) -> None:
+    """Stitching and interpolation need networks of our zoo (weights and architecture), not only activations:
+    say so, naming the picked sources that are not, and stop the page (``stop``) or only note it."""
+    from explorer.data import DATASETS
+    from explorer.sources import SOURCE_KINDS
+    from explorer.ui.state import stop_page
+
+    if sel.dataset not in DATASETS:
+        st.info(f"{page} needs networks of the zoo, trained on an image dataset; {sel.dataset} has sources that give only "
+                "activations. Latent spaces, Layer geometry and Similarity work on them.")
+        stop_page()
+    others = [f"{label} ({s.name}, {SOURCE_KINDS[s.kind].label})" for label, s in (("A", sel.source_a), ("B", sel.source_b))
+              if s is not None and not s.network]
+    if others:
+        st.info(f"{page} needs networks of the zoo or trained here: model {' and '.join(others)} "
+                f"{'is' if len(others) == 1 else 'are'} not. Latent spaces, Layer geometry and Similarity work on every source.")
+        if stop:
+            stop_page()
+
+
 def require_data(sel) -> None:
     """Stop the page with a hint when the chosen dataset's files are not on disk."""
     if not sel.probe:

@@ -1,0 +1,130 @@
+"""The analyses the pages show and the CLI prints, each cached under a key it builds itself.
+
+An analysis takes sources (``explorer.sources``), a probe and its parameters; its key is made of the
+sources' content keys, the probe (dataset, split, indices), the parameters and a format version, so
+the app and the CLI share cache entries and a page never spells a key. ``store`` is anything with
+``memoize(fn, parts, compute)`` (``explorer.cache.DiskCache``, or the app's memory + disk store);
+None computes without caching.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explorer.cache import arrays_to_frame, frame_to_arrays
+from explorer.data import Probe
+from explorer.sources import Source, activations
+
+
+def _memo(store, fn: str, parts: dict, compute) -> dict[str, np.ndarray]:
+    return compute() if store is None else store.memoize(fn, parts, compute)
+
+
+def _frame(store, fn: str, parts: dict, compute) -> pd.DataFrame:
+    return arrays_to_frame(_memo(store, fn, parts, lambda: frame_to_arrays(compute())))
+
+
+def tensors(acts: dict[str, np.ndarray], device: str, flat: bool = True) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, a in acts.items():
+        t = torch.from_numpy(np.ascontiguousarray(a)).to(device)
+        out[k] = t.reshape(len(t), -1) if flat else t
+    return out
+
+
+def layer_profile(src: Source, probe: Probe, k: int, device: str = "cpu", store=None) -> pd.DataFrame:
+    """TwoNN ID and neighbourhood overlaps of every layer of ``src`` (``explorer.geometry.layer_profile``)."""
+    from explorer.geometry import layer_profile as compute
+
+    acts = activations(src, probe, device, store)
+    return _frame(store, "layer_profile-3", {"source": src.key, **probe.key, "k": int(k)},
+                  lambda: compute(tensors(acts, device), probe.y, int(k)))
+
+
+def cross_overlap(a: Source, b: Source, probe: Probe, k: int, device: str = "cpu", store=None) -> pd.DataFrame:
+    """Neighbourhood overlap of every layer of ``a`` with every layer of ``b``."""
+    from explorer.geometry import cross_overlap as compute
+    from explorer.geometry import neighbour_tables
+
+    acts_a, acts_b = activations(a, probe, device, store), activations(b, probe, device, store)
+    return _frame(store, "cross_overlap-2", {"a": a.key, "b": b.key, **probe.key, "k": int(k)},
+                  lambda: compute(neighbour_tables(tensors(acts_a, device), int(k)), neighbour_tables(tensors(acts_b, device), int(k))))
+
+
+def decimation(src: Source, layer: str, probe: Probe, device: str = "cpu", store=None) -> pd.DataFrame:
+    """TwoNN across scales for one layer (DADApy's ``return_id_scaling_2NN``)."""
+    from explorer.intrinsic_dim import twonn_scaling
+
+    acts = activations(src, probe, device, store)
+    if layer not in acts:
+        raise ValueError(f"{src.name} has no layer {layer!r}; it has {', '.join(acts)}")
+    return _frame(store, "twonn_scaling-3", {"source": src.key, **probe.key, "layer": layer},
+                  lambda: twonn_scaling(tensors({layer: acts[layer]}, device)[layer]).frame())
+
+
+def similarity_matrix(a: Source, b: Source | None, probe: Probe, measure: str, debiased: bool = False, fraction: float = 1.0,
+                      device: str = "cpu", store=None, progress=None) -> pd.DataFrame:
+    """Every layer of ``a`` against every layer of ``b`` (``a`` itself when None) under ``measure``."""
+    from explorer.similarity import GRAM_MEASURES
+    from explorer.similarity import similarity_matrix as compute
+
+    parts = {"a": a.key, "b": "itself" if b is None else b.key, **probe.key, "measure": measure, "debiased": bool(debiased),
+             "fraction": float(fraction) if measure in GRAM_MEASURES else 1.0}
+
+    def run():
+        acts_a = activations(a, probe, device, store)
+        acts_b = None if b is None else activations(b, probe, device, store)
+        return compute(tensors(acts_a, device, flat=False), None if acts_b is None else tensors(acts_b, device, flat=False),
+                       measure, debiased, float(fraction), progress=progress)
+
+    return _frame(store, "similarity_matrix-3", parts, run)
+
+
+def anchors(probe: Probe, n: int, strategy: str, features: torch.Tensor | None = None, seed: int = 0, store=None) -> torch.Tensor:
+    """``n`` anchor samples of the probe, chosen in input space (pixels), or in ``features`` for a probe without
+    images (then the key includes them)."""
+    from explorer.relative import select_anchors
+
+    X = probe.x.flatten(1) if probe.x is not None else features
+    if X is None:
+        X = torch.zeros(len(probe), 1)
+        if strategy in ("fps", "kmeans"):
+            raise ValueError(f"the '{strategy}' anchors need a space to choose in; use random or per_class")
+    if strategy == "per_class" and probe.y is None:
+        raise ValueError(f"{probe.dataset} has no labels: choose random, fps or kmeans anchors")
+    parts = {**probe.key, "n": int(n), "strategy": strategy, "seed": int(seed)}
+    if probe.x is None and strategy in ("fps", "kmeans"):
+        parts["features"] = features
+    return torch.from_numpy(_memo(store, "anchors", parts, lambda: {"idx": select_anchors(X, int(n), strategy, probe.y, seed)})["idx"])
+
+
+def view_2d(Z: torch.Tensor, src: Source, layer: str, probe: Probe, method: str, relative: dict | None = None,
+            store=None, poll=None) -> dict[str, np.ndarray]:
+    """A 2-D view (native / PCA / UMAP) of layer ``layer`` of ``src``, absolute or relative (``relative``:
+    the anchor parameters, part of the key: an absolute view stays cached when the anchors change)."""
+    from explorer.projection import METHODS, project_2d
+
+    parts = {"source": src.key, "layer": layer, **probe.key, "method": method, "space": "absolute" if relative is None else "relative"}
+    if relative is not None:
+        parts.update(relative)
+
+    def compute():
+        xy, used = project_2d(Z, method, poll=poll)
+        return {"xy": xy, "method": np.array([METHODS.index(used)])}
+
+    return _memo(store, "view2d-2", parts, compute)
+
+
+def anchor_sweep(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe, counts: list[int], strategy: str,
+                 similarity: str, center: bool, k: int, device: str = "cpu", store=None, features=None) -> pd.DataFrame:
+    """A -> B agreement against the number of anchors (``explorer.retrieval.anchor_sweep``)."""
+    from explorer.retrieval import anchor_sweep as compute
+
+    acts_a, acts_b = activations(a, probe, device, store), activations(b, probe, device, store)
+    ZA, ZB = tensors({0: acts_a[layer_a]}, device)[0], tensors({0: acts_b[layer_b]}, device)[0]
+    X = probe.x.flatten(1) if probe.x is not None else (features if features is not None else ZA)
+    parts = {"a": a.key, "b": b.key, "la": layer_a, "lb": layer_b, **probe.key, "counts": list(counts), "strategy": strategy,
+             "similarity": similarity, "center": bool(center), "k": int(k)}
+    return _frame(store, "anchor_sweep-2", parts, lambda: compute(ZA, ZB, X, counts, strategy, probe.y, similarity, center, k))
