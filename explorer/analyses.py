@@ -97,7 +97,8 @@ def anchors(probe: Probe, n: int, strategy: str, features: torch.Tensor | None =
     parts = {**probe.key, "n": int(n), "strategy": strategy, "seed": int(seed)}
     if probe.x is None and strategy in ("fps", "kmeans"):
         parts["features"] = features
-    return torch.from_numpy(_memo(store, "anchors", parts, lambda: {"idx": select_anchors(X, int(n), strategy, probe.y, seed)})["idx"])
+    idx = _memo(store, "anchors", parts, lambda: {"idx": select_anchors(X, int(n), strategy, probe.y, seed).numpy()})["idx"]
+    return torch.as_tensor(np.asarray(idx), dtype=torch.long)
 
 
 def view_2d(Z: torch.Tensor, src: Source, layer: str, probe: Probe, method: str, relative: dict | None = None,

@@ -47,11 +47,15 @@ class Embeddings:
 
 
 def _npz(buf: bytes) -> dict[str, np.ndarray]:
+    if not buf.startswith(b"PK"):
+        raise EmbeddingsError("not a .npz file (numpy.savez writes a zip archive)")
     with np.load(io.BytesIO(buf), allow_pickle=False) as z:
         return {name: z[name] for name in z.files}
 
 
 def _npy(buf: bytes) -> dict[str, np.ndarray]:
+    if not buf.startswith(b"\x93NUMPY"):
+        raise EmbeddingsError("not a .npy file (numpy.save writes one)")
     return {"embedding": np.load(io.BytesIO(buf), allow_pickle=False)}
 
 
