@@ -164,45 +164,138 @@ def cmd_words(a) -> int:
     return 0
 
 
-def cmd_similarity(a) -> int:
-    import torch
-
-    from explorer.activations import probe_activations
-    from explorer.cache import DiskCache
-    from explorer.data import load_probe
-    from explorer.device import resolve_device
-    from explorer.similarity import MEASURES, check_measure, corresponding_layers, similarity_matrix
+def _source(name: str, dataset: str | None):
+    """A source by name: a checkpoint of any dataset, else a source of ``dataset`` (words, a file, your network)."""
+    from explorer import sources
     from explorer.zoo import all_checkpoints
 
-    check_measure(a.measure, a.debiased, a.fraction)
     by_name = {c.name: c for c in all_checkpoints(None)[0]}
-    missing = [n for n in (a.model_a, a.model_b) if n is not None and n not in by_name]
-    if missing:
-        raise ValueError(f"no model named {', '.join(missing)}; `python -m explorer list` shows the models")
-    ck_a = by_name[a.model_a]
-    ck_b = by_name[a.model_b] if a.model_b else None
-    if ck_b is not None and ck_b.dataset != ck_a.dataset:
-        raise ValueError(f"{ck_a.name} is trained on {ck_a.dataset} and {ck_b.name} on {ck_b.dataset}: compare models of one dataset")
+    if name in by_name and dataset in (None, by_name[name].dataset):
+        return sources.checkpoint_source(by_name[name])
+    for ds in [dataset] if dataset else sources.dataset_names():
+        try:
+            found = {s.name: s for s in sources.list_sources(ds)}
+        except (DatasetUnavailable, ValueError):
+            continue
+        if name in found:
+            return found[name]
+    raise ValueError(f"no source named {name}{' on ' + dataset if dataset else ''}; `python -m explorer sources --dataset D` lists them")
+
+
+def _probe_for(src, n: int):
+    from explorer import sources
+
+    total = sources.dataset_size(src.dataset)
+    if n > total:
+        print(f"note: --probe {n} is larger than {src.dataset} ({total} samples); using all of them", file=sys.stderr)
+    return sources.load_any_probe(src.dataset, min(n, total))
+
+
+def _embeddings_source(path: str):
+    from explorer import sources
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{path}: no such file")
+    found = sources.list_sources(sources.store_embeddings(p.read_bytes(), p.name))
+    if not found:
+        raise ValueError(f"{p.name} has no array of embeddings")
+    return found[0]
+
+
+def cmd_similarity(a) -> int:
+    from explorer import analyses
+    from explorer.cache import DiskCache
+    from explorer.device import resolve_device
+    from explorer.similarity import MEASURES, check_measure, corresponding_layers
+
+    check_measure(a.measure, a.debiased, a.fraction)
+    if a.embeddings:
+        src_a = _embeddings_source(a.embeddings)
+    elif a.model_a:
+        src_a = _source(a.model_a, a.dataset)
+    else:
+        raise ValueError("name model A, or give --embeddings PATH")
+    src_b = _source(a.model_b, src_a.dataset) if a.model_b else None
+    if src_b is not None and src_b.dataset != src_a.dataset:
+        raise ValueError(f"{src_a.name} is on {src_a.dataset} and {src_b.name} on {src_b.dataset}: compare sources of one dataset")
     device, cache = resolve_device(a.device), DiskCache()
-    n_test = len(data_mod.load_split(ck_a.dataset, "test"))
-    if a.probe > n_test:
-        print(f"note: --probe {a.probe} is larger than the {ck_a.dataset} test split; using all {n_test} samples", file=sys.stderr)
-    probe = load_probe(ck_a.dataset, min(a.probe, n_test))
-    acts = [{k: torch.from_numpy(v).to(device) for k, v in probe_activations(load_checkpoint(ck, device)[0], ck, probe, cache).items()}
-            for ck in (ck_a, ck_b) if ck is not None]
+    probe = _probe_for(src_a, a.probe)
     bar, progress = _fraction_bar(MEASURES[a.measure][0])
     try:
-        df = similarity_matrix(acts[0], acts[1] if len(acts) > 1 else None, a.measure, a.debiased, a.fraction, progress)
+        df = analyses.similarity_matrix(src_a, src_b, probe, a.measure, a.debiased, a.fraction, device, cache, progress)
     finally:
         bar.close()
     label = MEASURES[a.measure][0] + (", debiased" if a.debiased else "")
-    print(f"{label}: rows = layers of {ck_a.name}, columns = layers of {(ck_b or ck_a).name}; {len(probe.y)} test samples of {ck_a.dataset}")
-    print(df.pivot(index="layer A", columns="layer B", values="similarity").loc[list(acts[0]), list(acts[-1])].round(3).to_string())
+    rows, cols = list(dict.fromkeys(df["layer A"])), list(dict.fromkeys(df["layer B"]))
+    print(f"{label}: rows = layers of {src_a.name}, columns = layers of {(src_b or src_a).name}; {len(probe)} samples of {src_a.dataset}")
+    print(df.pivot(index="layer A", columns="layer B", values="similarity").loc[rows, cols].round(3).to_string())
     for note in dict.fromkeys(df.loc[df["note"] != "", "note"]):
         print(f"left blank: {note}")
-    if ck_b is not None and list(acts[0]) == list(acts[1]):
+    if src_b is not None and rows == cols:
         fraction, _ = corresponding_layers(df)
         print(f"corresponding-layer test: {fraction:.0%} of A's layers are most similar to B's layer at the same depth")
+    return 0
+
+
+def cmd_geometry(a) -> int:
+    from explorer import analyses
+    from explorer.cache import DiskCache
+    from explorer.device import resolve_device
+
+    src = _embeddings_source(a.embeddings) if a.embeddings else _source(a.source, a.dataset) if a.source else None
+    if src is None:
+        raise ValueError("name a source, or give --embeddings PATH")
+    probe = _probe_for(src, a.probe)
+    df = analyses.layer_profile(src, probe, min(a.k, len(probe) - 1), resolve_device(a.device), DiskCache())
+    print(f"{src.name} on {len(probe)} samples of {src.dataset}, k={min(a.k, len(probe) - 1)}")
+    cols = ["depth", "layer", "width", "id", "id stderr", "label overlap", "overlap with previous"]
+    print(df[cols].round(3).to_string(index=False))
+    return 0
+
+
+def cmd_sources(a) -> int:
+    from explorer import sources
+
+    print("kinds:")
+    for k in sources.SOURCE_KINDS.values():
+        print(f"  {k.name:13s} {k.label}: {k.description} (on {', '.join(k.modalities)} data{'; stitching and interpolation too' if k.network else ''})")
+    for ds in [a.dataset] if a.dataset else sources.dataset_names():
+        try:
+            found = sources.list_sources(ds)
+        except (DatasetUnavailable, ValueError) as exc:
+            print(f"{ds}: unavailable ({exc})")
+            continue
+        print(f"{ds}: {sources.dataset_title(ds)}")
+        for s in found:
+            print(f"  {s.name:34s} {sources.SOURCE_KINDS[s.kind].label}: {s.title}")
+    return 0
+
+
+def cmd_add_network(a) -> int:
+    from explorer import sources
+
+    src = sources.add_network(a.arch, a.dataset, a.weights, a.name, a.input_size, a.layers, a.seed)
+    print(f"added {src.name} ({src.title}) on {src.dataset} -> {sources.networks_dir()}")
+    return 0
+
+
+def cmd_add_embeddings(a) -> int:
+    from explorer import sources
+
+    p = Path(a.path)
+    if not p.is_file():
+        raise ValueError(f"{a.path}: no such file")
+    dataset = sources.store_embeddings(p.read_bytes(), p.name)
+    print(f"added {p.name} as dataset {dataset} (a copy under {sources.embeddings_dir()}; your file is unchanged)")
+    return 0
+
+
+def cmd_add_transformer(a) -> int:
+    from explorer import sources
+
+    added = sources.add_text_model(a.folder, a.name)
+    print(f"added {', '.join(s.name for s in added)} (the folder stays where it is)")
     return 0
 
 
@@ -258,15 +351,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     from explorer.similarity import MEASURES
 
-    s = sub.add_parser("similarity", help="similarity of every layer pair of two models (or one with itself)")
-    s.add_argument("model_a", help="a model name (see `list`)")
-    s.add_argument("model_b", nargs="?", help="another model of the same dataset (default: model A itself)")
+    s = sub.add_parser("similarity", help="similarity of every layer pair of two sources (or one with itself)")
+    s.add_argument("model_a", nargs="?", help="a source name (see `list` and `sources`)")
+    s.add_argument("model_b", nargs="?", help="another source of the same dataset (default: model A itself)")
+    s.add_argument("--dataset", help="where to look the names up (default: a checkpoint's own, else every dataset)")
+    s.add_argument("--embeddings", help="an embeddings file as model A (a copy is kept under the models folder)")
     s.add_argument("--measure", default="cka_linear", choices=list(MEASURES))
     s.add_argument("--debiased", action="store_true", help="unbiased HSIC (CKA measures)")
     s.add_argument("--fraction", type=float, default=1.0, help="kernel bandwidth as a multiple of the median distance")
     s.add_argument("--probe", type=int, default=1000, help="number of test samples")
     s.add_argument("--device", default="auto")
     s.set_defaults(fn=cmd_similarity)
+
+    g = sub.add_parser("geometry", help="TwoNN ID and neighbourhood overlaps of every layer of a source")
+    g.add_argument("source", nargs="?", help="a source name (see `sources`)")
+    g.add_argument("--dataset")
+    g.add_argument("--embeddings", help="an embeddings file (a copy is kept under the models folder)")
+    g.add_argument("--probe", type=int, default=1000)
+    g.add_argument("--k", type=int, default=10)
+    g.add_argument("--device", default="auto")
+    g.set_defaults(fn=cmd_geometry)
+
+    so = sub.add_parser("sources", help="the kinds of sources, and every source of each dataset")
+    so.add_argument("--dataset")
+    so.set_defaults(fn=cmd_sources)
+
+    from explorer.pretrained import ARCHITECTURES
+
+    an = sub.add_parser("add-network", help="a torchvision network with your weights (or its seeded random init)")
+    an.add_argument("--arch", required=True, help=f"one of {', '.join(ARCHITECTURES)}")
+    an.add_argument("--dataset", required=True, choices=list(DATASETS))
+    an.add_argument("--weights", help=".safetensors or a state_dict (.pt/.pth), read with weights_only=True")
+    an.add_argument("--name")
+    an.add_argument("--input-size", type=int, default=224, help="images are resized to this (224: ImageNet's)")
+    an.add_argument("--layers", nargs="+", help="module names to capture (default: each block's output)")
+    an.add_argument("--seed", type=int, default=0, help="the random init's seed, without --weights")
+    an.set_defaults(fn=cmd_add_network)
+
+    ae = sub.add_parser("add-embeddings", help="an embeddings file (.npz .npy .safetensors .parquet .csv) as a dataset")
+    ae.add_argument("path")
+    ae.set_defaults(fn=cmd_add_embeddings)
+
+    at = sub.add_parser("add-transformer", help="a local Hugging Face transformers folder as a text source")
+    at.add_argument("folder")
+    at.add_argument("--name")
+    at.set_defaults(fn=cmd_add_transformer)
     return p
 
 

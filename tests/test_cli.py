@@ -58,7 +58,7 @@ def test_similarity_prints_the_layer_pair_matrix(models_dir, cache_dir, capsys):
 
 
 def test_similarity_bad_input_gives_a_message(models_dir, capsys):
-    for argv, message in ((["similarity", "nope"], "no model named nope"),
+    for argv, message in ((["similarity", "nope"], "no source named nope"),
                           (["similarity", "digits-mlp_clf-s0", "--measure", "procrustes", "--debiased"], "CKA measures"),
                           (["similarity", "digits-mlp_clf-s0", "--measure", "cka_rbf", "--fraction", "0"], "must be positive"),
                           (["similarity", "digits-mlp_clf-s0", "digits-mlp_clf-s1", "--probe", "0"], "probe")):

@@ -1,0 +1,77 @@
+"""Speed of the sources (issue 14): MiniLM hidden states for 5,000 words (words/s), a torchvision resnet18 on
+1,000 MNIST images at 224 px (images/s), upload to first chart for a 10,000 x 384 file, and a warm rerun of
+each page on each source kind (AppTest: the server's time, not the browser's).
+
+    python benchmarks/bench_sources.py
+"""
+
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+tmp = Path(tempfile.mkdtemp())
+os.environ["EXPLORER_MODELS_DIR"] = str(tmp / "models")
+os.environ["EXPLORER_CACHE_DIR"] = str(tmp / "cache")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from explorer import sources  # noqa: E402
+from explorer.data import is_available  # noqa: E402
+
+torch.set_num_threads(os.cpu_count() or 1)
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+words = {s.name: s for s in sources.list_sources(sources.WORDS)}
+probe = sources.load_any_probe(sources.WORDS, 5000)
+sources._text_model(words["minilm-l6:mean"].spec["folder"], "cpu")  # load once: the import and weights are not the rate
+_, s = timed(lambda: sources.activations(words["minilm-l6:mean"], probe, "cpu"))
+print(f"MiniLM-L6, 7 hidden states of 5000 words: {s:.1f} s = {5000 / s:.0f} words/s")
+
+dataset = "mnist" if is_available("mnist") else "digits"
+n = 1000 if dataset == "mnist" else 359
+net = sources.add_network("resnet18", dataset, name="bench-resnet18", input_size=224)
+img_probe = sources.load_any_probe(dataset, n)
+_, s = timed(lambda: sources.activations(net, img_probe, "cpu"))
+print(f"resnet18 (random init) at 224 px, 8 layers of {n} {dataset} images: {s:.1f} s = {n / s:.0f} images/s")
+
+rng = np.random.default_rng(0)
+buf = io.BytesIO()
+np.savez(buf, emb=rng.normal(size=(10000, 384)).astype(np.float32), labels=rng.integers(0, 10, 10000))
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+def page(path, **params):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+t = time.perf_counter()
+ds = sources.store_embeddings(buf.getvalue(), "bench.npz")
+at = page("app_pages/latent_spaces.py", dataset=ds, probe="1000")
+print(f"10000 x 384 file: store + first Latent spaces run (probe 1000, PCA views, agreement, sweep): {time.perf_counter() - t:.1f} s")
+
+for label, params in [("zoo checkpoint (digits)", {}), ("your resnet18", {"dataset": dataset, "model_a": "bench-resnet18", "model_b": "bench-resnet18", "probe": str(n)}),
+                      ("MiniLM vs GloVe (words)", {"dataset": "words", "probe": "1000"}), ("your file", {"dataset": ds, "probe": "1000"})]:
+    for path in ("app_pages/latent_spaces.py", "app_pages/layer_geometry.py", "app_pages/similarity.py"):
+        if "resnet" in label and "latent" in path:
+            continue
+        at = page(path, **params)  # the first visit fills the caches
+        _, s = timed(lambda: at.run())
+        print(f"warm rerun, {label:26s} {path.split('/')[-1]:18s} {s:.2f} s")
