@@ -3,11 +3,10 @@
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
-from explorer import charts
-from explorer.alignment import activation_matching, apply_permutation, check_pair, perm_spec, weight_matching
-from explorer.interpolation import BARRIERS, barriers, frames_2d, latent_strips, path_curve, path_latents
+from explorer import analyses, charts
+from explorer.alignment import apply_permutation, check_pair, perm_spec
+from explorer.interpolation import BARRIERS, barriers, latent_strips
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
@@ -74,23 +73,13 @@ with weight_tab:
     mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
     train_probe = cached.probe(sel.dataset, sel.probe, "train")
     alphas = np.linspace(0, 1, int(n_alpha))
-    spec = perm_spec(mA)
     sa, sb = mA.state_dict(), mB.state_dict()
-
-    def aligned(kind):
-        parts = {"a": A.sha256, "b": B.sha256, "kind": kind, "dataset": sel.dataset, "n": sel.probe}
-        def compute():
-            P = weight_matching(sa, sb, spec) if kind == "weight" else activation_matching(mA, mB, train_probe.x, spec)
-            return {p: v.numpy() for p, v in P.items()}
-        P = cached.memo("alignment", parts, compute)
-        return apply_permutation(sb, spec, {p: torch.from_numpy(v) for p, v in P.items()})
-
-    paths = {"naive": sb, "weight matching": aligned("weight"), "activation matching": aligned("activation")}
-    splits = {"train": (train_probe.x, train_probe.y), "test": (probe.x, probe.y)}
+    spec = perm_spec(mA)
+    paths = {"naive": sb, **{f"{kind} matching": apply_permutation(sb, spec, analyses.alignment(A, B, mA, mB, kind, train_probe, cached.STORE))
+                             for kind in ("weight", "activation")}}
     with friendly_errors("Path evaluation failed"):
-        curve = run_long("Loss and accuracy along the paths", "paths", lambda update: pd.concat([cached.memo_frame(
-            "path_curve", {"a": A.sha256, "b": B.sha256, "path": name, "dataset": sel.dataset, "n": sel.probe, "alphas": alphas},
-            lambda s=s, name=name: path_curve(mA, sa, s, splits, alphas, lambda f, name=name: update(f, f"{name} path")))
+        curve = run_long("Loss and accuracy along the paths", "paths", lambda update: pd.concat([analyses.path_curve(
+            A, B, mA, sa, s, name, probe, train_probe, alphas, cached.STORE, lambda f, name=name: update(f, f"{name} path"))
             .assign(path=name) for name, s in paths.items()], ignore_index=True), (A.sha256, B.sha256, sel.probe, len(alphas)))
     if curve is None:
         stop_page()
@@ -107,9 +96,7 @@ with weight_tab:
     st.subheader("The latent space along the path")
     layer = bound(st.selectbox, "Layer", "wi_layer", mA.bottleneck, list(mA.layer_names))
     with friendly_errors("Animation failed"), st.spinner("Projecting the probe at every α…"):
-        coords = {name: cached.memo("path_frames", {"a": A.sha256, "b": B.sha256, "path": name, "layer": layer,
-                                                    "dataset": sel.dataset, "n": sel.probe, "alphas": alphas},
-                                    lambda s=paths[name]: {"xy": frames_2d(path_latents(mA, sa, s, probe.x, layer, alphas))})["xy"]
+        coords = {name: analyses.path_frames(A, B, mA, sa, paths[name], name, layer, probe, alphas, cached.STORE)
                   for name in ("naive", "weight matching")}
     allxy = np.concatenate([v.reshape(-1, 2) for v in coords.values()])
     domain = tuple(zip(allxy.min(0), allxy.max(0)))

@@ -12,7 +12,7 @@ from explorer.sources import default_layer, probe_classes
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
-from explorer.words import DEMO_WORDS, word_table
+from explorer.words import DEMO_WORDS, SKIP_TOP
 
 sel = st.session_state["selection"]
 st.title("Latent spaces: absolute vs relative")
@@ -122,15 +122,14 @@ w_seeds = bound(w[1].number_input, "Seeds", "w_seeds", 10, min_value=1, max_valu
 w_k = bound(w[2].number_input, "k", "w_k", 5, min_value=1, max_value=50,
             help="relreps' protocol: k = 5, the 400 most frequent words dropped, std over seeds with ddof 1")
 centred = bound(w[3].toggle, "Centre each space", "w_centred", True)
-wparts = {"v": 2, "words": int(n_words), "anchors": 300, "seeds": int(w_seeds), "k": int(w_k), "skip_top": 400, "ddof": 1}
-words_df = cached.peek_frame("word_table", wparts)
+words_df = analyses.cached_word_table(int(n_words), 300, int(w_seeds), int(w_k), SKIP_TOP, cached.STORE)
 if words_df is None:
     # measured: 170 s for 20k words and 10 seeds = 2 centrings x (absolute + 10 seeds) x 7.7 s; quadratic in words
     est = 2 * (1 + int(w_seeds)) * 7.7 * (int(n_words) / 20000) ** 2 + 2
     if st.button(f"Compute the word table (about {est:.0f} s on this machine; cached afterwards)", key="w_go"):
         with friendly_errors("Word table failed"):
-            words_df = run_long("Word table", "words", lambda update: cached.memo_frame("word_table", wparts, lambda: word_table(
-                int(n_words), 300, int(w_seeds), int(w_k), device=sel.device, progress=update)), clicked=True)
+            words_df = run_long("Word table", "words", lambda update: analyses.word_table(
+                int(n_words), 300, int(w_seeds), int(w_k), SKIP_TOP, sel.device, cached.STORE, update), clicked=True)
 if words_df is not None:
     shown = words_df.copy()
     shown["centred"] = shown["centred"].map({False: "plain", True: "centred"})

@@ -3,10 +3,10 @@
 import streamlit as st
 import torch
 
-from explorer import charts
+from explorer import analyses, charts
 from explorer.alignment import check_pair
 from explorer.data import load_split
-from explorer.stitching import FAMILIES, grid_summary, stitched_outputs, stitching_penalties, zero_shot_grid
+from explorer.stitching import FAMILIES, grid_summary, stitched_outputs
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import bound
@@ -41,9 +41,8 @@ with zero_tab:
         rel_names, abs_names = ([n for n in names if n in loaded] for names in groups[group])
 
         def grid(names, label):
-            parts = {"models": [by_name[n].sha256 for n in names], "dataset": sel.dataset, "n": sel.probe}
-            return run_long(f"Stitching every {label} encoder with every decoder", f"zero_shot_{label}", lambda update: cached.memo_frame(
-                "zero_shot", parts, lambda: zero_shot_grid([loaded[n] for n in names], names, probe.x, probe.y, update)), parts)
+            return run_long(f"Stitching every {label} encoder with every decoder", f"zero_shot_{label}", lambda update: analyses.zero_shot(
+                [by_name[n] for n in names], [loaded[n] for n in names], probe, cached.STORE, update), (names, sel.probe))
 
         kind = by_name[groups[group][0][0]].kind
         metric = "mse" if kind == "ae" else bound(st.radio, "Metric", "st_metric", "accuracy", ["accuracy", "macro_f1"], horizontal=True)
@@ -90,21 +89,18 @@ with trained_tab:
         epochs = bound(c[2].number_input, "Epochs (trained families)", "st_epochs", 20, min_value=1, max_value=200)
         train_split = load_split(sel.dataset, "train")
         train_probe = cached.probe(sel.dataset, min(5000, len(train_split)), "train")
-        parts = {"v": 2, "a": A.sha256, "b": B.sha256, "dataset": sel.dataset, "n": sel.probe, "families": families,
-                 "rank": int(rank), "epochs": int(epochs)}
-        ready = cached.peek("stitching_penalties", parts) is not None
-        clicked = st.button("Train the stitches", type="primary", key="st_go") if not ready else False
-        if not ready and not clicked:
-            was_cancelled("Fitting stitches", "stitches", parts)  # after a Cancel: say so
-        pen = None
-        if ready or clicked:
-            anchor_x = train_split.x[torch.tensor(anchor_indices_for(sel.dataset, 300))]
+        anchors = anchor_indices_for(sel.dataset, 300)
+        job = (A.sha256, B.sha256, sel.probe, families, int(rank), int(epochs))
+        pen = analyses.cached_stitching_penalties(A, B, probe, train_probe, anchors, families, rank, epochs, cached.STORE)
+        clicked = st.button("Train the stitches", type="primary", key="st_go") if pen is None else False
+        if pen is None and not clicked:
+            was_cancelled("Fitting stitches", "stitches", job)  # after a Cancel: say so
+        if clicked:
             with friendly_errors("Stitching failed"):
                 mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
-                pen = run_long("Fitting stitches", "stitches", lambda update: cached.memo_frame(
-                    "stitching_penalties", parts, lambda: stitching_penalties(
-                        mA, mB, (train_probe.x, train_probe.y), (probe.x, probe.y), anchor_x, families, rank=int(rank),
-                        epochs=int(epochs), progress=update)), parts, clicked=clicked)
+                pen = run_long("Fitting stitches", "stitches", lambda update: analyses.stitching_penalties(
+                    A, B, mA, mB, probe, train_probe, train_split.x[torch.tensor(anchors)], anchors, families, int(rank), int(epochs),
+                    cached.STORE, update), job, clicked=True)
         if pen is not None:
             show_chart(charts.penalty_chart(pen), pen, "stitching_penalty")
             table = pen.pivot_table(index="family", columns="layer", values="parameters", sort=False)

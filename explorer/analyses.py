@@ -129,3 +129,98 @@ def anchor_sweep(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe,
     parts = {"a": a.key, "b": b.key, "la": layer_a, "lb": layer_b, **probe.key, "counts": list(counts), "strategy": strategy,
              "similarity": similarity, "center": bool(center), "k": int(k)}
     return _frame(store, "anchor_sweep-2", parts, lambda: compute(ZA, ZB, X, counts, strategy, probe.y, similarity, center, k))
+
+
+# ------------------------------------------------------------------ analyses of networks (checkpoints of our zoo)
+# These need the weights and the architecture, so they take checkpoints (``Source.checkpoint``) and the
+# loaded models (the app passes its own loaded copies); the key is made of the checkpoints' content hashes.
+
+
+def peek(store, fn: str, parts: dict) -> dict[str, np.ndarray] | None:
+    """A cached value without computing it (None when absent, or when ``store`` cannot say)."""
+    look = getattr(store, "peek", None)
+    return None if look is None else look(fn, parts)
+
+
+def zero_shot(cks: list, models: list, probe: Probe, store=None, progress=None) -> pd.DataFrame:
+    """Every encoder with every decoder/head of ``cks`` on the test probe (``explorer.stitching.zero_shot_grid``)."""
+    from explorer.stitching import zero_shot_grid
+
+    parts = {"models": [c.sha256 for c in cks], **probe.key}
+    return _frame(store, "zero_shot-2", parts, lambda: zero_shot_grid(models, [c.name for c in cks], probe.x, probe.y, progress))
+
+
+def _penalty_parts(a, b, probe: Probe, train: Probe, anchors, families, rank: int, epochs: int) -> dict:
+    return {"a": a.sha256, "b": b.sha256, **probe.key, "train": train.key, "anchors": np.asarray(anchors, dtype=np.int64),
+            "families": list(families), "rank": int(rank), "epochs": int(epochs)}
+
+
+def stitching_penalties(a, b, model_a, model_b, probe: Probe, train: Probe, anchor_x: torch.Tensor, anchors, families,
+                        rank: int = 4, epochs: int = 20, store=None, progress=None) -> pd.DataFrame:
+    """Trained stitches of every family at every layer and their penalties; the key includes the train probe
+    and the anchors (``anchors``: their indices in the train split, ``anchor_x`` the samples)."""
+    from explorer.stitching import stitching_penalties as compute
+
+    return _frame(store, "stitching_penalties-3", _penalty_parts(a, b, probe, train, anchors, families, rank, epochs),
+                  lambda: compute(model_a, model_b, (train.x, train.y), (probe.x, probe.y), anchor_x, families, rank=int(rank),
+                                  epochs=int(epochs), progress=progress))
+
+
+def cached_stitching_penalties(a, b, probe: Probe, train: Probe, anchors, families, rank: int, epochs: int, store) -> pd.DataFrame | None:
+    value = peek(store, "stitching_penalties-3", _penalty_parts(a, b, probe, train, anchors, families, rank, epochs))
+    return None if value is None else arrays_to_frame(value)
+
+
+def alignment(a, b, model_a, model_b, kind: str, train: Probe, store=None) -> dict[str, torch.Tensor]:
+    """Permutations of B's units onto A's: ``weight`` matching (independent of data) or ``activation``
+    matching on the train probe."""
+    from explorer.alignment import activation_matching, perm_spec, weight_matching
+
+    spec = perm_spec(model_a)
+    parts = {"a": a.sha256, "b": b.sha256, "kind": kind, **({"train": train.key} if kind == "activation" else {})}
+
+    def compute():
+        P = weight_matching(model_a.state_dict(), model_b.state_dict(), spec) if kind == "weight" else \
+            activation_matching(model_a, model_b, train.x, spec)
+        return {p: v.numpy() for p, v in P.items()}
+
+    return {p: torch.from_numpy(np.asarray(v)) for p, v in _memo(store, "alignment-2", parts, compute).items()}
+
+
+def path_curve(a, b, model, sa: dict, sb: dict, path: str, probe: Probe, train: Probe, alphas, store=None, progress=None) -> pd.DataFrame:
+    """Loss and accuracy on the train and test probes along theta(alpha) from ``sa`` to ``sb`` (``path`` names
+    how ``sb`` was aligned, part of the key)."""
+    from explorer.interpolation import path_curve as compute
+
+    parts = {"a": a.sha256, "b": b.sha256, "path": path, **probe.key, "train": train.key, "alphas": np.asarray(alphas)}
+    splits = {"train": (train.x, train.y), "test": (probe.x, probe.y)}
+    return _frame(store, "path_curve-2", parts, lambda: compute(model, sa, sb, splits, alphas, progress))
+
+
+def path_frames(a, b, model, sa: dict, sb: dict, path: str, layer: str, probe: Probe, alphas, store=None) -> np.ndarray:
+    """[T, N, 2]: the probe in ``layer`` at every alpha of the path, on the axes of alpha = 0."""
+    from explorer.interpolation import frames_2d, path_latents
+
+    parts = {"a": a.sha256, "b": b.sha256, "path": path, "layer": layer, **probe.key, "alphas": np.asarray(alphas)}
+    return _memo(store, "path_frames-2", parts, lambda: {"xy": frames_2d(path_latents(model, sa, sb, probe.x, layer, alphas))})["xy"]
+
+
+# ------------------------------------------------------------------ the paper's word table (GloVe vs MiniLM)
+
+
+def _word_parts(n_words: int, anchors: int, seeds: int, k: int, skip_top: int) -> dict:
+    return {"v": 2, "words": int(n_words), "anchors": int(anchors), "seeds": int(seeds), "k": int(k), "skip_top": int(skip_top), "ddof": 1}
+
+
+def word_table(n_words: int = 20000, anchors: int = 300, seeds: int = 10, k: int = 5, skip_top: int = 400, device: str = "cpu",
+               store=None, progress=None) -> pd.DataFrame:
+    """Moschella et al.'s Table 1 on GloVe vs MiniLM (``explorer.words.word_table``), cached."""
+    from explorer.words import word_table as compute
+
+    return _frame(store, "word_table", _word_parts(n_words, anchors, seeds, k, skip_top),
+                  lambda: compute(int(n_words), int(anchors), int(seeds), int(k), device=device, progress=progress, skip_top=int(skip_top)))
+
+
+def cached_word_table(n_words: int, anchors: int, seeds: int, k: int, skip_top: int, store) -> pd.DataFrame | None:
+    value = peek(store, "word_table", _word_parts(n_words, anchors, seeds, k, skip_top))
+    return None if value is None else arrays_to_frame(value)

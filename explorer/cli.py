@@ -145,11 +145,13 @@ def cmd_precompute(a) -> int:
 
 
 def cmd_words(a) -> int:
-    from explorer.words import WordSpacesUnavailable, word_table
+    from explorer.analyses import word_table
+    from explorer.cache import DiskCache
+    from explorer.words import WordSpacesUnavailable
 
     bar, progress = _fraction_bar("word table")
-    try:
-        df = word_table(a.words, a.anchors, a.seeds, a.k, progress=progress, skip_top=a.skip_top)
+    try:  # the app's cache entry: a table computed on either side is read by the other
+        df = word_table(a.words, a.anchors, a.seeds, a.k, a.skip_top, store=DiskCache(), progress=progress)
     except WordSpacesUnavailable as exc:
         raise ValueError(str(exc)) from None
     finally:

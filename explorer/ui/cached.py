@@ -170,6 +170,15 @@ class _Store:
     def memoize(self, fn: str, parts: dict, compute) -> dict[str, np.ndarray]:
         return memo(fn, parts, compute)
 
+    def peek(self, fn: str, parts: dict) -> dict[str, np.ndarray] | None:
+        from explorer.cache import cache_key
+
+        key = cache_key(fn, **parts)
+        with _MEMORY_LOCK:
+            if key in _MEMORY:
+                return _MEMORY[key]
+        return disk_cache().get(key)
+
 
 STORE = _Store()
 
