@@ -6,8 +6,7 @@ import streamlit as st
 
 from explorer import analyses, charts
 from explorer.projection import METHODS
-from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, invariance_check, relative_projection
-from explorer.retrieval import agreement
+from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, relative_projection
 from explorer.sources import default_layer, probe_classes
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
@@ -87,7 +86,7 @@ st.caption("Colour = class; large points = anchors; hover a point for its input;
 st.subheader("Do A and B agree?")
 with friendly_errors("Agreement cannot be measured"):
     k = min(10, len(probe) - 1)
-    table = agreement(ZA, ZB, idx, similarity, center, k)
+    table = analyses.agreement(A, layer_a, B, layer_b, probe, idx, similarity, bool(center), k, sel.device, cached.STORE)
 left, right = st.columns([1, 1.2])
 left.dataframe(table.style.format({"jaccard": "{:.3f}", "mrr": "{:.3f}", "cosine": "{:.3f}"}), hide_index=True)
 if table.attrs["padded_columns"]:
@@ -106,7 +105,7 @@ st.caption("A → B agreement against the number of anchors; dashed = the absolu
 
 with st.expander("Invariance check: move A's latent space and compare"):
     with friendly_errors("Invariance check failed"):
-        inv = invariance_check(ZA, idx, similarity)
+        inv = analyses.invariance(A, layer_a, probe, idx, similarity, sel.device, cached.STORE)
     st.write(f"Random rotation, rescaling by 3.7 and a random translation of **{A.name} · {layer_a}** "
              f"({similarity} similarity); largest absolute change of each representation:")
     st.dataframe(pd.DataFrame({"representation": list(inv), "max |difference|": list(inv.values())}), hide_index=True)

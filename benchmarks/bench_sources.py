@@ -17,6 +17,8 @@ sys.path.insert(0, str(ROOT))
 tmp = Path(tempfile.mkdtemp())
 os.environ["EXPLORER_MODELS_DIR"] = str(tmp / "models")
 os.environ["EXPLORER_CACHE_DIR"] = str(tmp / "cache")
+if (ROOT.parent / "shared" / "datasets" / "MNIST" / "raw").is_dir():  # as `make bench` sets it
+    os.environ.setdefault("EXPLORER_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

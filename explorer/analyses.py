@@ -224,3 +224,30 @@ def word_table(n_words: int = 20000, anchors: int = 300, seeds: int = 10, k: int
 def cached_word_table(n_words: int, anchors: int, seeds: int, k: int, skip_top: int, store) -> pd.DataFrame | None:
     value = peek(store, "word_table", _word_parts(n_words, anchors, seeds, k, skip_top))
     return None if value is None else arrays_to_frame(value)
+
+
+def agreement(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe, anchor_idx: torch.Tensor, similarity: str,
+              center: bool, k: int, device: str = "cpu", store=None) -> pd.DataFrame:
+    """Jaccard@k, MRR and cosine between A's and B's layers, absolute and relative (``explorer.retrieval.agreement``);
+    ``attrs["padded_columns"]``: the zero columns the narrower absolute space got."""
+    from explorer.retrieval import agreement as compute
+
+    acts_a, acts_b = activations(a, probe, device, store), activations(b, probe, device, store)
+    ZA, ZB = tensors({0: acts_a[layer_a]}, device)[0], tensors({0: acts_b[layer_b]}, device)[0]
+    parts = {"a": a.key, "b": b.key, "la": layer_a, "lb": layer_b, **probe.key, "anchors": anchor_idx.numpy(),
+             "similarity": similarity, "center": bool(center), "k": int(k)}
+    table = _frame(store, "agreement", parts, lambda: compute(ZA, ZB, anchor_idx, similarity, center, k))
+    table.attrs["padded_columns"] = abs(ZA.shape[1] - ZB.shape[1])
+    return table
+
+
+def invariance(src: Source, layer: str, probe: Probe, anchor_idx: torch.Tensor, similarity: str, device: str = "cpu",
+               store=None) -> dict[str, float]:
+    """``explorer.relative.invariance_check`` of one layer: how much each representation moves under a random
+    rotation, rescaling and translation of the latent space."""
+    from explorer.relative import invariance_check
+
+    Z = tensors({0: activations(src, probe, device, store)[layer]}, device)[0]
+    parts = {"source": src.key, "layer": layer, **probe.key, "anchors": anchor_idx.numpy(), "similarity": similarity}
+    value = _memo(store, "invariance", parts, lambda: {k: np.array([v]) for k, v in invariance_check(Z, anchor_idx, similarity).items()})
+    return {k: float(np.asarray(v).ravel()[0]) for k, v in value.items()}

@@ -120,28 +120,6 @@ def memo(fn: str, parts: dict, compute) -> dict[str, np.ndarray]:
     return _with_cache_warnings(_memo, cache_key(fn, **parts), compute)
 
 
-def peek(fn: str, parts: dict) -> dict[str, np.ndarray] | None:
-    """The cached value of ``fn``/``parts`` if it is on disk, without computing anything."""
-    from explorer.cache import cache_key
-
-    return disk_cache().get(cache_key(fn, **parts))
-
-
-def peek_frame(fn: str, parts: dict):
-    """Like ``peek`` for a value stored by ``memo_frame``."""
-    from explorer.cache import arrays_to_frame
-
-    value = peek(fn, parts)
-    return None if value is None else arrays_to_frame(value)
-
-
-def memo_frame(fn: str, parts: dict, compute):
-    """Like ``memo`` for a function returning a DataFrame."""
-    from explorer.cache import arrays_to_frame, frame_to_arrays
-
-    return arrays_to_frame(memo(fn, parts, lambda: frame_to_arrays(compute())))
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def image_urls(dataset: str, n: int, split: str = "test") -> list[str]:
     from explorer.charts import image_data_urls
