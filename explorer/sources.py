@@ -338,8 +338,8 @@ def list_sources(dataset: str, checkpoints: list[Checkpoint] | None = None) -> l
 
 
 def default_pair(sources: list[Source]) -> tuple[int, int]:
-    """Two sources to compare first: two seeds of the 16-d autoencoder, MiniLM (mean) against GloVe,
-    a file against itself."""
+    """Two sources to compare first: two seeds of the 16-d autoencoder, MiniLM (mean) against GloVe, a file
+    against MiniLM on its texts (or against itself)."""
     if not sources:
         return 0, 0
     cks = [s.checkpoint for s in sources if s.checkpoint is not None]
@@ -349,9 +349,12 @@ def default_pair(sources: list[Source]) -> tuple[int, int]:
         twin = next((j for j in order if j != a and cks[j].arch == cks[a].arch and cks[j].meta["hparams"] == cks[a].meta["hparams"]), None)
         return a, twin if twin is not None else (order[1] if len(order) > 1 else a)
     names = [s.name for s in sources]
-    a = names.index(f"{BUILTIN_TEXT}:mean") if f"{BUILTIN_TEXT}:mean" in names else 0
-    b = names.index(GLOVE) if GLOVE in names else (1 if len(names) > 1 and a == 0 else 0)
-    return a, b
+    minilm = names.index(f"{BUILTIN_TEXT}:mean") if f"{BUILTIN_TEXT}:mean" in names else None
+    if sources[0].kind == "embeddings":  # a file: against itself (another layer), or against MiniLM on its texts
+        return 0, minilm if minilm is not None else 0
+    if GLOVE in names and minilm is not None:
+        return minilm, names.index(GLOVE)
+    return 0, min(1, len(names) - 1)
 
 
 # ------------------------------------------------------------------ activations, through the cache

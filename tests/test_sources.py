@@ -243,3 +243,32 @@ def test_home_adds_a_network_and_refuses_bad_weights(models_dir, cache_dir):
     assert any("Added my-net" in s.value for s in at.success)
     rec = json.loads((models_dir / "networks" / "my-net.json").read_text())
     assert rec["arch"] == "resnet18" and rec["input_size"] == 32 and rec["weights"] is None
+
+
+def test_minilm_embeds_a_files_texts_and_meets_the_files_vectors_on_latent_spaces(models_dir, cache_dir):
+    from explorer.words import shared_vocabulary
+
+    words = list(shared_vocabulary(20000).words[:150])
+    glove = shared_vocabulary(20000).glove[:150].numpy()
+    df = pd.DataFrame({"vec": list(glove), "text": words, "labels": [len(w) % 3 for w in words]})
+    dataset = sources.store_embeddings(df.to_parquet(), "glove_words.parquet")
+    assert sources.modality(dataset) == "text"
+    names = [s.name for s in sources.list_sources(dataset)]
+    assert names[0] == dataset and "minilm-l6:mean" in names
+    at = open_page("app_pages/latent_spaces.py", dataset=dataset, probe="120", model_b="minilm-l6:mean", ls_anchors="30")
+    _ok(at)
+    assert at.selectbox(key="ls_layer_a").value == "vec" and at.selectbox(key="ls_layer_b").value == "layer.6"
+    assert "per_class" in at.selectbox(key="ls_strategy").options  # the file's labels
+    texts_only = pd.DataFrame({"text": ["a cat", "a dog", "the sea", "a ship", "red", "blue"]}).to_csv(index=False).encode()
+    only = sources.store_embeddings(texts_only, "sentences.csv")
+    assert [s.kind for s in sources.list_sources(only)] == ["transformer"] * 3  # a text probe, embedded by MiniLM
+
+
+def test_your_network_on_similarity_and_latent_spaces(models_dir, cache_dir):
+    sources.add_network("resnet18", "digits", name="net-a", input_size=32, seed=0)
+    sources.add_network("resnet18", "digits", name="net-b", input_size=32, seed=1)
+    at = open_page("app_pages/similarity.py", model_a="net-a", model_b="net-b")
+    _ok(at)
+    at = open_page("app_pages/latent_spaces.py", model_a="net-a", model_b="net-b", ls_anchors="40")
+    _ok(at)
+    assert at.selectbox(key="ls_layer_a").value == "avgpool"
