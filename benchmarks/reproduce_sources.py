@@ -29,6 +29,10 @@ for pooling in ("mean", "cls"):
     for _, r in prof.iterrows():
         prev = "" if r["overlap with previous"] != r["overlap with previous"] else f"{r['overlap with previous']:.3f}"
         print(f"  {r['layer']:10s} width {r['width']:3d}  ID {r['id']:6.2f} ± {r['id stderr']:.2f}  overlap {prev}")
+small = sources.load_any_probe(sources.WORDS, 500)
+prof = analyses.layer_profile(srcs["minilm-l6:mean"], small, K)
+print("\nThe same (mean pooling) on the 500 most frequent words only: ID " +
+      " -> ".join(f"{v:.2f}" for v in prof["id"]) + " (stderr about " + f"{prof['id stderr'].mean():.2f})")
 minilm = srcs["minilm-l6:mean"]
 cka = analyses.similarity_matrix(minilm, None, probe, "cka_linear")
 print("\nLinear CKA, every MiniLM layer (mean pooling) against every other:")

@@ -272,3 +272,13 @@ def test_your_network_on_similarity_and_latent_spaces(models_dir, cache_dir):
     at = open_page("app_pages/latent_spaces.py", model_a="net-a", model_b="net-b", ls_anchors="40")
     _ok(at)
     assert at.selectbox(key="ls_layer_a").value == "avgpool"
+
+
+def test_the_linked_views_show_a_text_probe_on_hover():
+    from explorer.charts import linked_views
+
+    df = pd.DataFrame({"id": [0, 1, 2], "class": ["none"] * 3, "anchor": [True, False, False], "text": ["cat", "dog", "sea"],
+                       "v_x": [0.0, 1.0, 2.0], "v_y": [1.0, 0.0, 2.0]})
+    spec = linked_views(df, [("v", "view")]).to_dict()
+    tooltips = [t["field"] for c in spec["vconcat"][0]["hconcat"] for t in c["encoding"]["tooltip"]]
+    assert "text" in tooltips
