@@ -72,18 +72,21 @@ def extract_activations(
     return out
 
 
-def probe_activations(model, ck, probe, cache=None, include_input: bool = True) -> dict[str, np.ndarray]:
+def probe_activations(model, ck, probe, cache=None, include_input: bool = True, layer_names=None) -> dict[str, np.ndarray]:
     """Activations of checkpoint ``ck`` (already loaded as ``model``) on ``probe``, through the disk cache.
 
     The key is the checkpoint's content hash plus dataset, split and probe indices, so any change
     of weights or samples is a new entry. Returns numpy arrays in the model's layer order.
+    ``model`` may also be a function that loads it, called only on a cache miss; ``layer_names``
+    then gives the order.
     """
     parts = {"model": ck.sha256, "dataset": probe.dataset, "split": probe.split, "indices": probe.indices}
+    lazy = not isinstance(model, torch.nn.Module)
 
     def compute():
-        return extract_activations(model, probe.x, include_input=include_input)
+        return extract_activations(model() if lazy else model, probe.x, include_input=include_input)
 
     # "-2": entries keep each layer's own shape (earlier ones were flattened)
     value = cache.memoize("activations-2", parts, compute) if cache is not None else {k: v.cpu().numpy() for k, v in compute().items()}
-    order = (["input"] if include_input else []) + list(model.layer_names)
+    order = (["input"] if include_input else []) + list(layer_names if layer_names is not None else model.layer_names)
     return {k: value[k] for k in order}

@@ -29,9 +29,11 @@ def reused(builder):
     """Build a chart once per content of its inputs: a rerun with the same data gets the same chart (building
     an Altair chart parses every encoding against the Vega-Lite schema, ~0.1 s for the linked views)."""
     import functools
+    import threading
     from collections import OrderedDict
 
     built: OrderedDict = OrderedDict()
+    lock = threading.Lock()  # shared by every session's thread
 
     @functools.wraps(builder)
     def wrapper(*args, **kwargs):
@@ -39,13 +41,15 @@ def reused(builder):
             key = (_content(args), _content(kwargs))
         except TypeError:  # a column pandas cannot hash (lists): build it every time
             return builder(*args, **kwargs)
-        if key in built:
-            built.move_to_end(key)
-            return built[key]
+        with lock:
+            if key in built:
+                built.move_to_end(key)
+                return built[key]
         chart = builder(*args, **kwargs)
-        built[key] = chart
-        if len(built) > 64:
-            built.popitem(last=False)
+        with lock:
+            built[key] = chart
+            while len(built) > 64:
+                built.popitem(last=False)
         return chart
 
     return wrapper

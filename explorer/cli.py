@@ -189,7 +189,7 @@ def _probe_for(src, n: int):
 
     total = sources.dataset_size(src.dataset)
     if n > total:
-        print(f"note: --probe {n} is larger than {src.dataset} ({total} samples); using all of them", file=sys.stderr)
+        print(f"note: --probe {n} is larger than {src.dataset} ({total} samples); using all {total} samples", file=sys.stderr)
     return sources.load_any_probe(src.dataset, min(n, total))
 
 
@@ -199,9 +199,11 @@ def _embeddings_source(path: str):
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"{path}: no such file")
-    found = sources.list_sources(sources.store_embeddings(p.read_bytes(), p.name))
+    dataset = sources.store_embeddings(p.read_bytes(), p.name)
+    found = [s for s in sources.list_sources(dataset) if s.kind == "embeddings"]
     if not found:
-        raise ValueError(f"{p.name} has no array of embeddings")
+        raise ValueError(f"{p.name} has only texts, no array of embeddings: analyse a text model on it, e.g. "
+                         f"`python -m explorer geometry minilm-l6:mean --dataset {dataset}`")
     return found[0]
 
 
@@ -230,7 +232,7 @@ def cmd_similarity(a) -> int:
         bar.close()
     label = MEASURES[a.measure][0] + (", debiased" if a.debiased else "")
     rows, cols = list(dict.fromkeys(df["layer A"])), list(dict.fromkeys(df["layer B"]))
-    print(f"{label}: rows = layers of {src_a.name}, columns = layers of {(src_b or src_a).name}; {len(probe)} samples of {src_a.dataset}")
+    print(f"{label}: rows = layers of {src_a.name}, columns = layers of {(src_b or src_a).name}; {len(probe)} {'test ' if src_a.dataset in DATASETS else ''}samples of {src_a.dataset}")
     print(df.pivot(index="layer A", columns="layer B", values="similarity").loc[rows, cols].round(3).to_string())
     for note in dict.fromkeys(df.loc[df["note"] != "", "note"]):
         print(f"left blank: {note}")

@@ -261,6 +261,7 @@ class Probe:
     y: torch.Tensor | None
     texts: tuple[str, ...] | None = None
     classes: tuple[str, ...] | None = None
+    content: str | None = None  # a hash of what the dataset name does not pin down (a file's bytes, a vocabulary)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -268,7 +269,8 @@ class Probe:
     @property
     def key(self) -> dict:
         """What a cache key needs of the probe: which samples of which split of which dataset."""
-        return {"dataset": self.dataset, "split": self.split, "indices": self.indices}
+        key = {"dataset": self.dataset, "split": self.split, "indices": self.indices}
+        return key if self.content is None else {**key, "content": self.content}
 
 
 def load_probe(name: str, n: int, split: str = "test", seed: int = 0, root: Path | str | None = None) -> Probe:

@@ -137,8 +137,9 @@ def torchvision_activations(arch: str, state: dict | None, layers: list[str] | N
     ``state`` None: the architecture's random initialisation under ``seed``."""
     from explorer.activations import extract_activations
 
-    torch.manual_seed(seed)
-    net = build_torchvision(arch, num_classes_of(state, arch) if state is not None else 1000)
+    with torch.random.fork_rng(devices=[]):  # the seed of this init only, not the process's generator
+        torch.manual_seed(seed)
+        net = build_torchvision(arch, num_classes_of(state, arch) if state is not None else 1000)
     if state is not None:
         load_weights(net, state, arch)
     names = layers or default_layers(arch, net)
@@ -178,14 +179,24 @@ def check_text_folder(folder: Path | str) -> Path:
 def folder_sha256(folder: Path) -> str:
     """A content key of a model folder: the sha256 of its config, tokenizer and weights files."""
     h = hashlib.sha256()
-    for name in ("config.json", "tokenizer.json", "vocab.txt", "model.safetensors", "pytorch_model.bin"):
-        p = folder / name
-        if p.is_file():
-            h.update(name.encode())
+    for p in sorted(folder.iterdir()):  # every file: config, tokenizer (and its configs), weights
+        if p.is_file() and p.suffix not in (".md",) and not p.name.startswith("."):
+            h.update(p.name.encode())
             with open(p, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
     return h.hexdigest()
+
+
+def max_sequence_length(folder: Path) -> int:
+    """Tokens per text: sentence-transformers' ``max_seq_length`` when the folder has its config (MiniLM: 256),
+    else 512."""
+    import json
+
+    try:
+        return int(json.loads((Path(folder) / "sentence_bert_config.json").read_text())["max_seq_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 512
 
 
 def load_text_model(folder: Path | str, device: str):
@@ -207,7 +218,7 @@ def load_text_model(folder: Path | str, device: str):
 
 
 def text_activations(tok, model, texts: list[str], pooling: str, device: str, batch_size: int = 256,
-                     max_length: int = 128, progress=None) -> dict[str, torch.Tensor]:
+                     max_length: int | None = 256, progress=None) -> dict[str, torch.Tensor]:
     """Every hidden state (the embeddings, then each layer) pooled over tokens: ``mean`` over the
     attention mask (sentence-transformers' pooling), ``cls`` (the first token) or ``last`` (the last
     real token). Returns ``{"embeddings": [N, D], "layer.1": ..., ...}``."""
@@ -218,17 +229,20 @@ def text_activations(tok, model, texts: list[str], pooling: str, device: str, ba
         for i in range(0, len(texts), batch_size):
             if progress is not None:
                 progress(i / max(1, len(texts)), f"{i} of {len(texts)} texts")
-            batch = tok(list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            batch = tok(list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=max_length or 512, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
             hidden = model(**batch, output_hidden_states=True).hidden_states
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
-            last = batch["attention_mask"].sum(1) - 1
+            am = batch["attention_mask"]
+            mask = am.unsqueeze(-1).to(hidden[0].dtype)
+            rows = torch.arange(len(am), device=am.device)
+            first = am.argmax(1)  # the first and last real tokens, whichever side the tokenizer pads
+            last = am.shape[1] - 1 - am.flip(1).argmax(1)
             for depth, h in enumerate(hidden):
                 if pooling == "mean":
                     pooled = (h * mask).sum(1) / mask.sum(1).clamp_min(1)
                 elif pooling == "cls":
-                    pooled = h[:, 0]
+                    pooled = h[rows, first]
                 else:
-                    pooled = h[torch.arange(len(h), device=h.device), last]
+                    pooled = h[rows, last]
                 out.setdefault("embeddings" if depth == 0 else f"layer.{depth}", []).append(pooled.float())
     return {k: torch.cat(v) for k, v in out.items()}

@@ -9,10 +9,10 @@ Kinds (the registry ``SOURCE_KINDS``, listed by the sidebar, the Home page and `
   every hidden state pooled over tokens, on a text probe;
 - ``word_vectors``: GloVe 6B 50-d, on the shared word vocabulary;
 - ``embeddings``: the user's own file (``explorer.embeddings``), under ``<models>/embeddings/``;
-  its rows are a dataset of their own (``file-<name>``).
+  its rows are a dataset of their own (``file-<file name>``).
 
 Datasets beyond the image ones: ``words`` (the GloVe/MiniLM shared vocabulary, most frequent first;
-a text probe) and one ``file-<name>`` per embeddings file (its rows; a text probe too when the file
+a text probe) and one ``file-<file name>`` per embeddings file (its rows; a text probe too when the file
 has a ``text`` column, so a transformer can embed the same texts).
 """
 
@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from explorer.pretrained import (
     default_layers,
     folder_sha256,
     load_text_model,
+    max_sequence_length,
     load_weights,
     num_classes_of,
     read_state_dict,
@@ -112,10 +114,10 @@ def embeddings_files() -> dict[str, Path]:
     d = embeddings_dir()
     if not d.is_dir():
         return {}
-    return {f"file-{p.stem}": p for p in sorted(d.iterdir()) if p.is_file() and p.suffix.lower() in FORMATS and ".tmp-" not in p.name}
+    return {f"file-{p.name}": p for p in sorted(d.iterdir()) if p.is_file() and p.suffix.lower() in FORMATS and ".tmp-" not in p.name}
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)  # a file may be 200 MB: keep few in memory
 def _read_file(path: str, mtime_ns: int, size: int) -> Embeddings:
     return read_embeddings(path)
 
@@ -140,12 +142,15 @@ def modality(dataset: str) -> str:
     return "text" if read_file(path).text is not None else "rows"
 
 
-def dataset_title(dataset: str) -> str:
+def dataset_title(dataset: str, detail: bool = True) -> str:
+    """One line on a dataset; ``detail=False`` does not open an embeddings file (for long lists)."""
     if dataset in DATASETS:
         return DATASETS[dataset].title
     if dataset == WORDS:
         return f"the {WORDS_MAX} most frequent words GloVe and MiniLM share (text, no labels)"
     path = embeddings_files().get(dataset)
+    if not detail and path is not None:
+        return f"embeddings file {path.name}"
     try:
         e = read_file(path)
     except (EmbeddingsError, OSError, AttributeError) as exc:
@@ -183,7 +188,8 @@ def load_any_probe(dataset: str, n: int, split: str = "test", seed: int = 0) -> 
         from explorer.words import shared_vocabulary
 
         words = shared_vocabulary(WORDS_MAX).words[:n]
-        return Probe(WORDS, "test", np.arange(n, dtype=np.int64), None, None, tuple(words))
+        content = hashlib.sha256("\n".join(words).encode()).hexdigest()
+        return Probe(WORDS, "test", np.arange(n, dtype=np.int64), None, None, tuple(words), content=content)
     e = read_file(embeddings_files()[dataset])
     if e.labels is not None:
         idx = probe_indices(e.labels, int(n), seed)
@@ -191,7 +197,7 @@ def load_any_probe(dataset: str, n: int, split: str = "test", seed: int = 0) -> 
         idx = np.sort(np.random.default_rng(seed).choice(total, size=int(n), replace=False)).astype(np.int64)
     y = torch.from_numpy(e.labels[idx]) if e.labels is not None else None
     texts = tuple(e.text[i] for i in idx) if e.text is not None else None
-    return Probe(dataset, "test", idx, None, y, texts, e.classes)
+    return Probe(dataset, "test", idx, None, y, texts, e.classes, content=e.sha256)
 
 
 def probe_images(probe: Probe) -> list[str] | None:
@@ -222,15 +228,21 @@ def _torchvision_compute(src: Source, probe: Probe, device: str, progress=None) 
 
 
 @functools.lru_cache(maxsize=2)
-def _text_model(folder: str, device: str):
+def _text_model(folder: str, device: str, key: str):
+    """A loaded text model, per folder content (``key``): a folder whose files change is loaded anew."""
     return load_text_model(folder, device)
+
+
+_TEXT_LOCK = threading.Lock()  # a fast tokenizer is not safe to call from two sessions' threads at once
 
 
 def _transformer_compute(src: Source, probe: Probe, device: str, progress=None) -> dict[str, torch.Tensor]:
     if probe.texts is None:
         raise SourceError(f"{src.name} embeds text; {probe.dataset} has no text")
-    tok, model = _text_model(src.spec["folder"], device)
-    return text_activations(tok, model, list(probe.texts), src.spec["pooling"], device, progress=progress)
+    with _TEXT_LOCK:
+        tok, model = _text_model(src.spec["folder"], device, src.key.rsplit(":", 1)[0])
+        return text_activations(tok, model, list(probe.texts), src.spec["pooling"], device, progress=progress,
+                                max_length=src.spec.get("max_length"))
 
 
 def _glove_compute(src: Source, probe: Probe, device: str, progress=None) -> dict[str, torch.Tensor]:
@@ -269,28 +281,35 @@ def checkpoint_source(ck: Checkpoint) -> Source:
 
 
 @functools.lru_cache(maxsize=8)
-def _folder_key(folder: str, mtime_ns: int) -> str:
+def _folder_key(folder: str, stamp: tuple) -> str:
     return folder_sha256(Path(folder))
+
+
+def _folder_stamp(folder: Path) -> tuple:
+    """Names, sizes and modification times of a model folder's files: a change of any means hashing again."""
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
 
 
 def _text_sources(dataset: str) -> list[Source]:
     out = []
     folders = [(BUILTIN_TEXT, "all-MiniLM-L6-v2, built in (6 layers, 384-d)", builtin_text_model())]
-    for rec in _records("transformer"):
+    for rec in _records("transformer", ("name", "folder")):
         folders.append((rec["name"], f"transformers model in {rec['folder']}", Path(rec["folder"])))
     for name, title, folder in folders:
         try:
             check_text_folder(folder)
-            key = _folder_key(str(folder), (folder / "config.json").stat().st_mtime_ns)
+            key = _folder_key(str(folder), _folder_stamp(folder))
         except (NetworkError, OSError):
             continue
+        max_length = max_sequence_length(folder)
         for pooling in POOLINGS:
-            out.append(Source("transformer", f"{name}:{pooling}", dataset, f"{key}:{pooling}", f"{title}, {pooling} pooling",
-                              {"folder": str(folder), "pooling": pooling}))
+            out.append(Source("transformer", f"{name}:{pooling}", dataset, f"{key}-{max_length}:{pooling}", f"{title}, {pooling} pooling",
+                              {"folder": str(folder), "pooling": pooling, "max_length": max_length}))
     return out
 
 
-def _records(kind: str) -> list[dict]:
+def _records(kind: str, needs: tuple[str, ...] = ()) -> list[dict]:
+    """The network records of ``kind``; a record without a field of ``needs`` (edited by hand) is left out."""
     d = networks_dir()
     out = []
     if d.is_dir():
@@ -299,7 +318,8 @@ def _records(kind: str) -> list[dict]:
                 rec = json.loads(p.read_text())
             except (OSError, ValueError):
                 continue
-            if isinstance(rec, dict) and rec.get("format") == NETWORK_FORMAT and rec.get("kind") == kind:
+            if isinstance(rec, dict) and rec.get("format") == NETWORK_FORMAT and rec.get("kind") == kind and \
+                    all(isinstance(rec.get(k), (str, int)) and not isinstance(rec.get(k), bool) for k in needs):
                 out.append({**rec, "_path": str(p)})
     return out
 
@@ -321,7 +341,7 @@ def list_sources(dataset: str, checkpoints: list[Checkpoint] | None = None) -> l
 
             checkpoints = all_checkpoints(dataset)[0]
         return [checkpoint_source(c) for c in checkpoints if c.dataset == dataset] + \
-            [_network_source(r) for r in _records("torchvision") if r.get("dataset") == dataset]
+            [_network_source(r) for r in _records("torchvision", ("name", "arch", "dataset", "input_size")) if r["dataset"] == dataset]
     out = []
     if dataset != WORDS:
         path = embeddings_files().get(dataset)
@@ -370,9 +390,12 @@ def activations(src: Source, probe: Probe, device: str = "cpu", store=None, prog
     if src.kind == "checkpoint":  # the key every earlier version used: existing cache entries stay valid
         from explorer.activations import probe_activations
         from explorer.checkpoint import load_checkpoint
+        from explorer.models import build_model
 
-        model, _ = load_checkpoint(src.checkpoint, device)
-        return probe_activations(model, src.checkpoint, probe, store)
+        ck = src.checkpoint
+        info = DATASETS[ck.dataset]
+        names = build_model(ck.arch, info.shape, info.n_classes, ck.meta["hparams"]).layer_names  # no weights read on a hit
+        return probe_activations(lambda: load_checkpoint(ck, device)[0], ck, probe, store, layer_names=names)
     parts = {"source": src.key, **probe.key, "v": ACTIVATIONS_VERSION}
     if probe.texts is not None:
         parts["texts"] = hashlib.sha256("\n".join(probe.texts).encode()).hexdigest()
@@ -429,7 +452,7 @@ def store_embeddings(buf: bytes, filename: str) -> str:
         check_models_room(need=len(buf))
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, buf)
-    return f"file-{target.stem}"
+    return f"file-{target.name}"
 
 
 def add_network(arch: str, dataset: str, weights: Path | str | None = None, name: str | None = None,
@@ -455,8 +478,8 @@ def add_network(arch: str, dataset: str, weights: Path | str | None = None, name
     name = safe_name(name or f"{dataset}-{arch}" + ("" if weights else f"-init{seed}"))
     d = networks_dir()
     d.mkdir(parents=True, exist_ok=True)
-    if (d / f"{name}.json").exists():
-        raise SourceError(f"a network named {name} exists already ({d / (name + '.json')}): pick another name")
+    if (d / f"{name}.json").exists() or (d / f"{name}.safetensors").exists() or name in {s.name for s in list_sources(dataset)}:
+        raise SourceError(f"a source named {name} exists already on {dataset}: pick another name")
     rec = {"format": NETWORK_FORMAT, "kind": "torchvision", "name": name, "arch": arch, "dataset": dataset,
            "input_size": int(input_size), "layers": list(layers) if layers else None, "seed": int(seed), "weights": None, "sha256": None}
     files = []

@@ -282,3 +282,18 @@ def test_the_linked_views_show_a_text_probe_on_hover():
     spec = linked_views(df, [("v", "view")]).to_dict()
     tooltips = [t["field"] for c in spec["vconcat"][0]["hconcat"] for t in c["encoding"]["tooltip"]]
     assert "text" in tooltips
+
+
+def test_a_resnet18_state_dict_on_mnist_runs_the_layer_geometry_page(models_dir, cache_dir, mnist_root, monkeypatch, tmp_path):
+    import torchvision
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(mnist_root))
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet18.pth")
+    sources.add_network("resnet18", "mnist", tmp_path / "resnet18.pth", "mnist-resnet18", input_size=32)
+    at = open_page("app_pages/layer_geometry.py", dataset="mnist", probe="200", model_a="mnist-resnet18", g_compare="false")
+    _ok(at)
+    prof = [f for f in (at.dataframe[i].value for i in range(len(at.dataframe))) if "id" in f.columns][0]
+    assert list(prof["layer"]) == ["input", "relu", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
+    assert prof["id"].notna().all() and (prof["id"] > 1).all()
+    assert prof["label overlap"].between(0, 1).all()

@@ -34,7 +34,7 @@ def add_sources(sel) -> None:
     with files:
         st.caption(f"{', '.join(FORMATS)} up to {MAX_BYTES // 1024**2} MB: one or several named arrays [N, D] (several = layers, "
                    "in file order), optional `labels`, `text` (shown on hover; a transformer can embed it too) and `image` "
-                   "(data URLs). Its rows become a dataset of their own, file-NAME, in the sidebar.")
+                   "(data URLs). Its rows become a dataset of their own, file-FILENAME, in the sidebar.")
         up = st.file_uploader("Embeddings file", type=[f.lstrip(".") for f in FORMATS], key="h_upload_embeddings")
         if up is not None and st.button("Add this file", key="h_add_file", type="primary"):
             try:

@@ -206,13 +206,13 @@ def sidebar() -> Selection:
     if pending in names:
         st.session_state["dataset"] = pending
     dataset = bound(sb.selectbox, "Dataset", "dataset", DEFAULT_DATASET, names,
-                    help="\n\n".join(f"**{n}**: {sources.dataset_title(n)}" + ("" if n not in DATASETS or is_available(n) else " (not on disk)")
+                    help="\n\n".join(f"**{n}**: {sources.dataset_title(n, detail=False)}" + ("" if n not in DATASETS or is_available(n) else " (not on disk)")
                                      for n in names))
     sb.caption(sources.dataset_title(dataset) + ("" if dataset not in DATASETS or is_available(dataset) else " — not on disk"))
     try:
         with st.spinner(f"Loading {dataset}…"):
             n_test = sources.dataset_size(dataset)
-    except (DatasetUnavailable, sources.SourceError) as exc:
+    except EXPECTED as exc:  # a dataset not on disk, an unreadable or broken embeddings file
         sb.error(str(exc))
         n_test = 0
         if dataset in DATASETS and sb.button(f"Download {DATASETS[dataset].title} (needs network)", key="download_dataset"):
