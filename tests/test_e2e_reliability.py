@@ -332,19 +332,19 @@ def test_cancel_stops_a_stitch_training_within_a_second(app, browser):
 
 
 def test_slow_steps_say_what_they_are_doing(app, browser):
-    """The whole MNIST test set through a CNN: the page names the step while it runs (a spinner shows
+    """4,000 MNIST test images through a CNN: the page names the step while it runs (a spinner shows
     after half a second), the activations first, then the geometry."""
     url, _ = app
     page = _new_page(browser)
     page.add_init_script("""
         window.__seen = new Set();
         document.addEventListener('DOMContentLoaded', () => new MutationObserver(() => {
-            for (const s of ['Computing the activations of mnist-cnn_clf-s0 on 10000', 'Intrinsic dimension and overlaps per layer'])
+            for (const s of ['Computing the activations of mnist-cnn_clf-s0 on 4000', 'Intrinsic dimension and overlaps per layer'])
                 if (document.body.innerText.includes(s)) window.__seen.add(s);
         }).observe(document.body, {subtree: true, childList: true, characterData: true}));
     """)
-    _open(page, f"{url}/layer_geometry?dataset=mnist&probe=10000&model_a=mnist-cnn_clf-s0&g_compare=false",
+    _open(page, f"{url}/layer_geometry?dataset=mnist&probe=4000&model_a=mnist-cnn_clf-s0&g_compare=false",
           "Decimation: the ID across scales")
     assert page.evaluate("() => [...window.__seen].sort()") == [
-        "Computing the activations of mnist-cnn_clf-s0 on 10000", "Intrinsic dimension and overlaps per layer"]
+        "Computing the activations of mnist-cnn_clf-s0 on 4000", "Intrinsic dimension and overlaps per layer"]
     page.context.close()
