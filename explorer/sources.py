@@ -33,7 +33,7 @@ import torch
 from explorer.checkpoint import Checkpoint
 from explorer.data import DATASETS, DatasetUnavailable, Probe, load_probe, load_split, probe_indices
 from explorer.embeddings import FORMATS, Embeddings, EmbeddingsError, parse_embeddings, read_embeddings
-from explorer.io import atomic_write_bytes, atomic_write_many, sha256_file
+from explorer.io import atomic_write_bytes, atomic_write_many
 from explorer.pretrained import (
     ARCHITECTURES,
     POOLINGS,
@@ -505,10 +505,6 @@ def add_text_model(folder: Path | str, name: str | None = None) -> list[Source]:
     atomic_write_bytes(d / f"{name}.json", json.dumps({"format": NETWORK_FORMAT, "kind": "transformer", "name": name,
                                                           "folder": str(folder)}, indent=2).encode())
     return [s for s in _text_sources(WORDS) if s.name.startswith(f"{name}:")]
-
-
-def file_sha(path: Path) -> str:
-    return sha256_file(path)
 
 
 def probe_classes(probe: Probe):

@@ -89,8 +89,9 @@ def activations(ck: Checkpoint, dataset: str, n: int, device: str, split: str = 
 
 def as_tensor(a: np.ndarray, device: str, flat: bool = True) -> torch.Tensor:
     """An activation array as a tensor on ``device``: [N, D] (``flat``), or with its own shape."""
-    t = torch.from_numpy(np.ascontiguousarray(a)).to(device)
-    return t.reshape(len(t), -1) if flat else t
+    from explorer.analyses import tensors
+
+    return tensors({0: a}, device, flat)[0]
 
 
 # Memory layer of ``memo``: a bounded LRU shared by all sessions. Not st.cache_data, because a
