@@ -26,21 +26,27 @@ def _frame(store, fn: str, parts: dict, compute) -> pd.DataFrame:
     return arrays_to_frame(_memo(store, fn, parts, lambda: frame_to_arrays(compute())))
 
 
+def tensor(a: np.ndarray, device: str, flat: bool = True) -> torch.Tensor:
+    """An activation array as a tensor on ``device``: [N, D] (``flat``), or with its own shape."""
+    t = torch.from_numpy(np.ascontiguousarray(a)).to(device)
+    return t.reshape(len(t), -1) if flat else t
+
+
 def tensors(acts: dict[str, np.ndarray], device: str, flat: bool = True) -> dict[str, torch.Tensor]:
-    out = {}
-    for k, a in acts.items():
-        t = torch.from_numpy(np.ascontiguousarray(a)).to(device)
-        out[k] = t.reshape(len(t), -1) if flat else t
-    return out
+    return {k: tensor(a, device, flat) for k, a in acts.items()}
+
+
+def _peek_frame(store, fn: str, parts: dict) -> pd.DataFrame | None:
+    value = peek(store, fn, parts)
+    return None if value is None else arrays_to_frame(value)
 
 
 def layer_profile(src: Source, probe: Probe, k: int, device: str = "cpu", store=None) -> pd.DataFrame:
     """TwoNN ID and neighbourhood overlaps of every layer of ``src`` (``explorer.geometry.layer_profile``)."""
     from explorer.geometry import layer_profile as compute
 
-    acts = activations(src, probe, device, store)
     return _frame(store, "layer_profile-3", {"source": src.key, **probe.key, "k": int(k)},
-                  lambda: compute(tensors(acts, device), probe.y, int(k)))
+                  lambda: compute(tensors(activations(src, probe, device, store), device), probe.y, int(k)))
 
 
 def cross_overlap(a: Source, b: Source, probe: Probe, k: int, device: str = "cpu", store=None) -> pd.DataFrame:
@@ -48,20 +54,24 @@ def cross_overlap(a: Source, b: Source, probe: Probe, k: int, device: str = "cpu
     from explorer.geometry import cross_overlap as compute
     from explorer.geometry import neighbour_tables
 
-    acts_a, acts_b = activations(a, probe, device, store), activations(b, probe, device, store)
-    return _frame(store, "cross_overlap-2", {"a": a.key, "b": b.key, **probe.key, "k": int(k)},
-                  lambda: compute(neighbour_tables(tensors(acts_a, device), int(k)), neighbour_tables(tensors(acts_b, device), int(k))))
+    def run():
+        tables = [neighbour_tables(tensors(activations(s, probe, device, store), device), int(k)) for s in (a, b)]
+        return compute(*tables)
+
+    return _frame(store, "cross_overlap-2", {"a": a.key, "b": b.key, **probe.key, "k": int(k)}, run)
 
 
 def decimation(src: Source, layer: str, probe: Probe, device: str = "cpu", store=None) -> pd.DataFrame:
     """TwoNN across scales for one layer (DADApy's ``return_id_scaling_2NN``)."""
     from explorer.intrinsic_dim import twonn_scaling
 
-    acts = activations(src, probe, device, store)
-    if layer not in acts:
-        raise ValueError(f"{src.name} has no layer {layer!r}; it has {', '.join(acts)}")
-    return _frame(store, "twonn_scaling-3", {"source": src.key, **probe.key, "layer": layer},
-                  lambda: twonn_scaling(tensors({layer: acts[layer]}, device)[layer]).frame())
+    def run():
+        acts = activations(src, probe, device, store)
+        if layer not in acts:
+            raise ValueError(f"{src.name} has no layer {layer!r}; it has {', '.join(acts)}")
+        return twonn_scaling(tensor(acts[layer], device)).frame()
+
+    return _frame(store, "twonn_scaling-3", {"source": src.key, **probe.key, "layer": layer}, run)
 
 
 def similarity_matrix(a: Source, b: Source | None, probe: Probe, measure: str, debiased: bool = False, fraction: float = 1.0,
@@ -124,7 +134,7 @@ def anchor_sweep(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe,
     from explorer.retrieval import anchor_sweep as compute
 
     acts_a, acts_b = activations(a, probe, device, store), activations(b, probe, device, store)
-    ZA, ZB = tensors({0: acts_a[layer_a]}, device)[0], tensors({0: acts_b[layer_b]}, device)[0]
+    ZA, ZB = tensor(acts_a[layer_a], device), tensor(acts_b[layer_b], device)
     X = probe.x.flatten(1) if probe.x is not None else (features if features is not None else ZA)
     parts = {"a": a.key, "b": b.key, "la": layer_a, "lb": layer_b, **probe.key, "counts": list(counts), "strategy": strategy,
              "similarity": similarity, "center": bool(center), "k": int(k)}
@@ -167,8 +177,7 @@ def stitching_penalties(a, b, model_a, model_b, probe: Probe, train: Probe, anch
 
 
 def cached_stitching_penalties(a, b, probe: Probe, train: Probe, anchors, families, rank: int, epochs: int, store) -> pd.DataFrame | None:
-    value = peek(store, "stitching_penalties-3", _penalty_parts(a, b, probe, train, anchors, families, rank, epochs))
-    return None if value is None else arrays_to_frame(value)
+    return _peek_frame(store, "stitching_penalties-3", _penalty_parts(a, b, probe, train, anchors, families, rank, epochs))
 
 
 def alignment(a, b, model_a, model_b, kind: str, train: Probe, store=None) -> dict[str, torch.Tensor]:
@@ -222,8 +231,7 @@ def word_table(n_words: int = 20000, anchors: int = 300, seeds: int = 10, k: int
 
 
 def cached_word_table(n_words: int, anchors: int, seeds: int, k: int, skip_top: int, store) -> pd.DataFrame | None:
-    value = peek(store, "word_table", _word_parts(n_words, anchors, seeds, k, skip_top))
-    return None if value is None else arrays_to_frame(value)
+    return _peek_frame(store, "word_table", _word_parts(n_words, anchors, seeds, k, skip_top))
 
 
 def agreement(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe, anchor_idx: torch.Tensor, similarity: str,
@@ -233,7 +241,7 @@ def agreement(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe, an
     from explorer.retrieval import agreement as compute
 
     acts_a, acts_b = activations(a, probe, device, store), activations(b, probe, device, store)
-    ZA, ZB = tensors({0: acts_a[layer_a]}, device)[0], tensors({0: acts_b[layer_b]}, device)[0]
+    ZA, ZB = tensor(acts_a[layer_a], device), tensor(acts_b[layer_b], device)
     parts = {"a": a.key, "b": b.key, "la": layer_a, "lb": layer_b, **probe.key, "anchors": anchor_idx.numpy(),
              "similarity": similarity, "center": bool(center), "k": int(k)}
     table = _frame(store, "agreement", parts, lambda: compute(ZA, ZB, anchor_idx, similarity, center, k))
@@ -247,7 +255,7 @@ def invariance(src: Source, layer: str, probe: Probe, anchor_idx: torch.Tensor, 
     rotation, rescaling and translation of the latent space."""
     from explorer.relative import invariance_check
 
-    Z = tensors({0: activations(src, probe, device, store)[layer]}, device)[0]
+    Z = tensor(activations(src, probe, device, store)[layer], device)
     parts = {"source": src.key, "layer": layer, **probe.key, "anchors": anchor_idx.numpy(), "similarity": similarity}
     value = _memo(store, "invariance", parts, lambda: {k: np.array([v]) for k, v in invariance_check(Z, anchor_idx, similarity).items()})
     return {k: float(np.asarray(v).ravel()[0]) for k, v in value.items()}

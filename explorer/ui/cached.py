@@ -11,7 +11,6 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer.activations import probe_activations
 from explorer.cache import CacheWarning, DiskCache
 from explorer.checkpoint import Checkpoint, load_checkpoint, read_sidecar
 from explorer.data import DATASETS, Probe, load_probe
@@ -74,24 +73,19 @@ def _with_cache_warnings(fn, *args):
     return out
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _activations(sidecar: str, sha256: str, dataset: str, n: int, split: str, device: str) -> dict[str, np.ndarray]:
-    ck = read_sidecar(sidecar)
-    return probe_activations(model(ck, device), ck, probe(dataset, n, split), disk_cache())
-
-
 def activations(ck: Checkpoint, dataset: str, n: int, device: str, split: str = "test") -> dict[str, np.ndarray]:
     """``{layer: array}`` with the input first, each layer in its own shape ([N, D] or [N, C, H, W]),
     memory- then disk-cached."""
-    with st.spinner(f"Computing the activations of {ck.name} on {n} {split} samples of {dataset}…"):
-        return _with_cache_warnings(_activations, str(ck.sidecar), ck.sha256, dataset, n, split, device)
+    from explorer.sources import checkpoint_source
+
+    return source_activations(checkpoint_source(ck), dataset, n, device, split)
 
 
 def as_tensor(a: np.ndarray, device: str, flat: bool = True) -> torch.Tensor:
     """An activation array as a tensor on ``device``: [N, D] (``flat``), or with its own shape."""
-    from explorer.analyses import tensors
+    from explorer.analyses import tensor
 
-    return tensors({0: a}, device, flat)[0]
+    return tensor(a, device, flat)
 
 
 # Memory layer of ``memo``: a bounded LRU shared by all sessions. Not st.cache_data, because a
@@ -181,14 +175,15 @@ def any_probe(dataset: str, n: int, split: str = "test") -> Probe:
         return _any_probe(dataset, n, split, signature)
 
 
-def source_activations(src, dataset: str, n: int, device: str) -> dict[str, np.ndarray]:
-    """``activations`` for any source (see ``explorer.sources``): memory- then disk-cached."""
+def source_activations(src, dataset: str, n: int, device: str, split: str = "test") -> dict[str, np.ndarray]:
+    """The activations of any source (see ``explorer.sources``) on the probe, through the same memory + disk
+    store the analyses use (so a page and its analyses hold one copy)."""
     from explorer.sources import activations as compute
 
-    if src.checkpoint is not None:
-        return activations(src.checkpoint, dataset, n, device)
-    with st.spinner(f"Computing the activations of {src.name} on {n} samples of {dataset}…"):
-        return _with_cache_warnings(compute, src, any_probe(dataset, n), device, STORE)
+    probe_ = any_probe(dataset, n, split)
+    what = f"{n} {split} samples" if dataset in DATASETS else f"{n} samples"
+    with st.spinner(f"Computing the activations of {src.name} on {what} of {dataset}…"):
+        return compute(src, probe_, device, STORE)
 
 
 def hover_images(dataset: str, n: int) -> list[str] | None:
