@@ -10,7 +10,7 @@ from explorer.ui import PAGES, cached
 from explorer.ui.add_sources import add_sources, sources_frame
 from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import EXPECTED, long_work, one_at_a_time, show_chart
-from explorer.zoo import check_models_room, training_warning, unique_name, user_models_dir, zoo_frame
+from explorer.zoo import check_models_room, training_warning, unique_name, user_models_dir, zoo_frame, zoo_table
 
 sel = st.session_state["selection"]
 st.title("Latent Explorer")
@@ -31,8 +31,9 @@ for path, msg in problems:
     st.warning(f"Skipped an unusable file: {msg}")
 if cks:
     df = zoo_frame(cks)
-    shown = df.drop(columns=["arch", "dataset"]).dropna(axis=1, how="all")
-    st.dataframe(shown, hide_index=True, width="stretch", key="zoo_table")
+    st.dataframe(zoo_table(df), hide_index=True, width="stretch", key="zoo_table",
+                 column_config={"model": st.column_config.TextColumn(width="medium"),
+                                "architecture": st.column_config.TextColumn(width="medium")})
     show_chart(zoo_metrics(df), df, "zoo_metrics")
 else:
     st.info(f"No model for {sel.dataset} yet. Train one below, or with `python -m explorer train --dataset {sel.dataset}`.")

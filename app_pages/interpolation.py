@@ -5,12 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from explorer import analyses, charts
-from explorer.alignment import apply_permutation, check_pair, perm_spec
+from explorer.alignment import apply_permutation, perm_spec
 from explorer.interpolation import BARRIERS, barriers, latent_strips
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import friendly_errors, require_data, require_networks, run_long, show_chart
+from explorer.ui.widgets import friendly_errors, pair_for, require_data, require_networks, run_long, show_chart
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
@@ -68,8 +68,9 @@ with weight_tab:
     st.caption("Aligned paths first permute B's hidden units onto A's: weight matching (Ainsworth et al. 2022: a linear "
                "assignment per layer, alternating until nothing changes) or activation matching (correlation on the "
                "train probe). The zoo's MLP and CNN have no batch norm, so no statistics need resetting.")
-    with friendly_errors("These two models cannot be interpolated"):
-        check_pair(A, B, "weight interpolation")
+    A, B = pair_for(sel, "weight interpolation", "Weight interpolation")
+    if A is None:
+        stop_page()
     mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
     train_probe = cached.probe(sel.dataset, sel.probe, "train")
     alphas = np.linspace(0, 1, int(n_alpha))

@@ -8,9 +8,9 @@ from explorer import analyses, charts
 from explorer.projection import METHODS
 from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, relative_projection
 from explorer.sources import default_layer, probe_classes
-from explorer.ui import cached
+from explorer.ui import cached, scatter
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
+from explorer.ui.widgets import download_csv, friendly_errors, presenting, require_data, run_long, show_chart
 from explorer.words import DEMO_WORDS, SKIP_TOP
 
 sel = st.session_state["selection"]
@@ -68,9 +68,6 @@ with friendly_errors("Cannot compare these representations"):
 
 if xy is not None:  # None: the UMAP fit was cancelled, and nothing of it is drawn
     df = pd.DataFrame({"id": probe.indices, "class": probe_classes(probe), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
-    images = cached.hover_images(sel.dataset, sel.probe)
-    if images is not None:
-        df["image"] = images
     if probe.texts is not None:
         df["text"] = list(probe.texts)
     for k, v in xy.items():
@@ -78,9 +75,13 @@ if xy is not None:  # None: the UMAP fit was cancelled, and nothing of it is dra
     used = {k: METHODS[int(v["method"][0])] for k, v in xy.items()}
     titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B: {B.name} · {layer_b}"),
               ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
-    show_chart(charts.linked_views(df, [(k, f"{t} [{used[k]}]") for k, t in titles]), df.drop(columns="image", errors="ignore"), "latent_views")
-st.caption("Colour = class; large points = anchors; hover a point for its input; drag a rectangle in any view to "
-           "highlight the same samples in all four (shift-drag elsewhere to intersect). Anchors are chosen "
+    sprite_key, sprite = cached.hover_sprite(sel.dataset, sel.probe)
+    scatter.linked_views(charts.view_payloads(df, [(k, f"{t} [{used[k]}]") for k, t in titles], "latent_views",
+                                              sprite_key, presenting()), sprite)
+    download_csv(df, "latent_views")
+st.caption("Colour = class; large ringed points = anchors; hover a point for its input (ringed in all four views); drag "
+           "a rectangle in any view to highlight the same samples in all four (rectangles in several views intersect; a "
+           "click clears one); click a class in the legend to follow it. Anchors are chosen "
            + ("in pixel space " if probe.x is not None else "") + "among the probe samples, so both models use the same anchor samples.")
 
 st.subheader("Do A and B agree?")

@@ -4,13 +4,12 @@ import streamlit as st
 import torch
 
 from explorer import analyses, charts
-from explorer.alignment import check_pair
 from explorer.data import load_split
 from explorer.stitching import FAMILIES, grid_summary, stitched_outputs
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import bound
-from explorer.ui.widgets import EXPECTED, friendly_errors, require_data, require_networks, run_long, show_chart, was_cancelled
+from explorer.ui.widgets import EXPECTED, friendly_errors, pair_for, require_data, require_networks, run_long, show_chart, was_cancelled
 from explorer.zoo import stitch_groups
 
 sel = st.session_state["selection"]
@@ -46,29 +45,42 @@ with zero_tab:
 
         kind = by_name[groups[group][0][0]].kind
         metric = "mse" if kind == "ae" else bound(st.radio, "Metric", "st_metric", "accuracy", ["accuracy", "macro_f1"], horizontal=True)
+        grids = {}
+        for names, label in ((rel_names, "relative"), (abs_names, "absolute")):
+            with friendly_errors(f"The {label} models cannot be stitched"):
+                grids[label] = grid(names, label) if len(names) >= 2 else None
+        domain = charts.shared_domain([g for g in grids.values() if g is not None], metric) if any(
+            g is not None for g in grids.values()) else None
         cols = st.columns(2)
-        for col, names, label in ((cols[0], rel_names, "relative"), (cols[1], abs_names, "absolute")):
-            with col, friendly_errors(f"The {label} models cannot be stitched"):
-                if len(names) < 2:
-                    st.info(f"Fewer than two {label} models load: no grid.")
-                    continue
-                g = grid(names, label)
+        for col, (label, g) in zip(cols, grids.items()):
+            with col:
                 if g is None:
+                    st.info(f"Fewer than two {label} models load (or the run was cancelled): no grid.")
                     continue
-                show_chart(charts.grid_heatmap(g, metric, f"{label}: test {metric}", reverse=metric == "mse"), g, f"zero_shot_{label}")
+                show_chart(charts.grid_heatmap(g, metric, f"{label}: test {metric}", reverse=metric == "mse", domain=domain),
+                           g, f"zero_shot_{label}", container=col)
                 s = grid_summary(g, metric)
                 st.markdown(f"unstitched **{s['unstitched'][0]:.4f} ± {s['unstitched'][1]:.4f}** · stitched (all i ≠ j) "
                             f"**{s['stitched'][0]:.4f} ± {s['stitched'][1]:.4f}**")
+        st.caption("Both grids share one colour scale, so a colour means the same value in each; axes name the models "
+                   "by what differs between them (hover a cell for the full names).")
         if kind == "ae" and rel_names:
+            short = charts.short_labels(rel_names)
             c = st.columns(3)
-            enc = bound(c[0].selectbox, "Encoder", "st_enc", rel_names[0], rel_names)
-            dec = bound(c[1].selectbox, "Decoder", "st_dec", rel_names[min(1, len(rel_names) - 1)], rel_names)
+            enc = bound(c[0].selectbox, "Encoder", "st_enc", rel_names[0], rel_names, format_func=short.get)
+            dec = bound(c[1].selectbox, "Decoder", "st_dec", rel_names[min(1, len(rel_names) - 1)], rel_names, format_func=short.get)
             n_img = bound(c[2].slider, "Images", "st_nimg", 10, min_value=4, max_value=16)
             x = probe.x[:n_img]
+            # the absolute twins in the same positions (the same seeds): stitched with no relative space in between
+            twin = dict(zip(rel_names, abs_names)) if len(abs_names) == len(rel_names) else {}
+            rows = [("input", x)]
             with friendly_errors("Reconstruction failed"):
-                own = stitched_outputs(loaded[dec], loaded[dec], x)
-                stitched = stitched_outputs(loaded[enc], loaded[dec], x)
-            for caption, imgs in (("input", x), (f"{dec} on its own", own), (f"encoder {enc} → decoder {dec}", stitched)):
+                rows.append((f"relative: decoder {dec} on its own", stitched_outputs(loaded[dec], loaded[dec], x)))
+                rows.append((f"relative: encoder {enc} → decoder {dec}", stitched_outputs(loaded[enc], loaded[dec], x)))
+                if enc in twin and dec in twin and enc != dec:
+                    rows.append((f"absolute: encoder {twin[enc]} → decoder {twin[dec]}",
+                                 stitched_outputs(loaded[twin[enc]], loaded[twin[dec]], x)))
+            for caption, imgs in rows:
                 st.caption(caption)
                 st.image(charts.image_strip(imgs), width=56)
 
@@ -77,12 +89,8 @@ with trained_tab:
                "(Bansal et al. 2021; Godfrey et al. 2022). Penalty (Godfrey et al. eq. 4.3) = (accuracy(A) + accuracy(B)) / 2 − "
                "accuracy(stitched) on the test probe. Permutation x scale follows the authors' recipe (Sinkhorn start, "
                "plain SGD, scales from half-way, batch 32); its warm-started variant starts from activation matching.")
-    A, B = sel.model_a, sel.model_b
-    try:
-        check_pair(A, B, "trained stitching")
-    except ValueError as exc:
-        st.info(f"These two models cannot be stitched layer by layer: {exc}.")
-    else:
+    A, B = pair_for(sel, "trained stitching", "Trained stitching")
+    if A is not None:
         c = st.columns(3)
         families = bound(c[0].multiselect, "Families", "st_families", list(FAMILIES), list(FAMILIES))
         rank = bound(c[1].selectbox, "Low rank r", "st_rank", 4, [1, 2, 4, 8, 16, 32])

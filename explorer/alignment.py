@@ -35,6 +35,20 @@ def check_pair(ck_a, ck_b, purpose: str) -> None:
         raise ValueError("A and B differ in architecture (their hyperparameters): pick two seeds of one architecture")
 
 
+def joinable_pair(checkpoints) -> tuple | None:
+    """The first two checkpoints that ``check_pair`` accepts (two seeds of one supported classifier, MLP
+    first), or None: what a page shows when the picked A and B cannot be joined layer by layer."""
+    order = sorted(checkpoints, key=lambda c: (c.arch not in SUPPORTED, SUPPORTED.index(c.arch) if c.arch in SUPPORTED else 0, c.name))
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            try:
+                check_pair(a, b, "")
+            except ValueError:
+                continue
+            return a, b
+    return None
+
+
 @dataclass(frozen=True)
 class Axis:
     perm: str

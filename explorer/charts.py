@@ -55,8 +55,12 @@ def reused(builder):
     return wrapper
 
 @reused
-def zoo_metrics(df: pd.DataFrame) -> alt.Chart:
-    """Test metric of each model (MSE for autoencoders, accuracy for classifiers), grouped by architecture."""
+def zoo_metrics(df: pd.DataFrame) -> alt.FacetChart:
+    """Test metric of each model (MSE for autoencoders, accuracy for classifiers), grouped by architecture.
+
+    Each architecture keeps its colour on every dataset (the domain is every architecture we ship)."""
+    from explorer.models import ARCHS
+
     rows = []
     for _, r in df.iterrows():
         if pd.notna(r.get("test accuracy")):
@@ -64,13 +68,16 @@ def zoo_metrics(df: pd.DataFrame) -> alt.Chart:
         elif pd.notna(r.get("test MSE")):
             rows.append({"model": r["model"], "architecture": r["architecture"], "metric": "test MSE", "value": r["test MSE"]})
     long = pd.DataFrame(rows, columns=["model", "architecture", "metric", "value"])
+    domain = list(dict.fromkeys([a.description for a in ARCHS.values()] + list(long["architecture"])))
     return (
         alt.Chart(long)
         .mark_bar()
         .encode(
             x=alt.X("value:Q", title=None),
-            y=alt.Y("model:N", sort=None, title=None),
-            color=alt.Color("architecture:N", legend=alt.Legend(orient="bottom", columns=3)),
+            y=alt.Y("model:N", sort=None, title=None, axis=alt.Axis(labelLimit=400)),
+            color=alt.Color("architecture:N", scale=alt.Scale(domain=domain, scheme="tableau20"),
+                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=500,
+                                              values=list(dict.fromkeys(long["architecture"])))),
             tooltip=["model", "architecture", "metric", alt.Tooltip("value:Q", format=".4f")],
         )
         .properties(width=300)
@@ -92,53 +99,81 @@ def image_strip(images) -> list:
     return out
 
 
-def image_data_urls(images, size: int = 56) -> list[str]:
-    """PNG data URLs of images [N, C, H, W] in [0, 1], upscaled (nearest) for hover tooltips."""
+def view_payloads(df: pd.DataFrame, views: list[tuple[str, str]], group: str, sprite: str | None = None,
+                  presenting: bool = False) -> list[dict]:
+    """The data of linked 2-D views (drawn by explorer/ui/linked_view.js), one payload per view.
+
+    ``df`` has one row per sample with ``id``, ``class``, ``anchor`` (bool), optionally ``text`` (a word or
+    sentence shown on hover) and ``{key}_x``/``{key}_y`` for each view ``(key, title)``. Each payload is
+    ``{"meta": {...}, "frame": DataFrame}``: the frame holds float32 ``x``/``y``, int32 ``id``, int16 class
+    codes (``meta["classes"]`` names them), uint8 ``anchor`` and ``text``; ``meta["version"]`` is a hash of
+    the view's rows, so the browser knows when a view's points moved. ``sprite`` names the probe's sprite
+    sheet (``image_sprite``), row i's image being its cell i.
+    """
+    import hashlib
+
+    import numpy as np
+
+    cat = pd.Categorical(df["class"])
+    classes = [str(c) for c in cat.categories]
+    common = {
+        "id": df["id"].to_numpy().astype(np.int32),
+        "class": np.asarray(cat.codes, dtype=np.int16),
+        "anchor": df["anchor"].to_numpy().astype(np.uint8),
+    }
+    out = []
+    for order, (key, title) in enumerate(views):
+        x = df[f"{key}_x"].to_numpy(dtype=np.float32)
+        y = df[f"{key}_y"].to_numpy(dtype=np.float32)
+        frame = pd.DataFrame({"x": x, "y": y, **common})
+        if "text" in df.columns:
+            frame["text"] = df["text"].astype(str).to_numpy()
+        h = hashlib.sha256()
+        for col in frame.columns:
+            h.update(np.ascontiguousarray(frame[col].to_numpy()).tobytes() if col != "text" else "\0".join(frame[col]).encode())
+        meta = {"group": group, "key": key, "title": title, "order": order, "classes": classes, "sprite": sprite,
+                "presenting": bool(presenting), "legend": order == 0, "export": order == 0, "version": h.hexdigest()[:16]}
+        out.append({"meta": meta, "frame": frame})
+    return out
+
+
+def image_sprite(images, key: str, cell: int | None = None) -> bytes:
+    """Images as one PNG sprite sheet for hover tooltips, with a small header (explorer/ui/image_sprite.js).
+
+    ``images``: a tensor/array [N, C, H, W] in [0, 1], or a list of image data URLs (an embeddings file's
+    ``image`` column). Image i is the cell (i % cols, i // cols) of side ``cell`` pixels (the images' own
+    size up to 32; larger ones are reduced). Returns ``[uint32 LE header length][JSON header][PNG]``.
+    """
     import base64
     import io
+    import json
+    import math
+    import struct
 
     from PIL import Image
 
-    urls = []
-    for a in image_strip(images):
-        img = Image.fromarray(a).resize((size, size), Image.NEAREST)
-        buf = io.BytesIO()
-        img.save(buf, format="PNG")
-        urls.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
-    return urls
-
-
-@reused
-def linked_views(df: pd.DataFrame, views: list[tuple[str, str]], width: int = 330) -> alt.VConcatChart:
-    """A 2-column grid of scatter plots of the same samples, linked by sample.
-
-    ``df`` has one row per sample with ``id``, ``class``, ``anchor`` (bool), optionally ``image``
-    (a data URL shown on hover) and ``text`` (a word or sentence, shown on hover), and ``{key}_x``/``{key}_y`` for each view ``(key, title)``.
-    Brushing a rectangle in any view keeps the colour of the samples inside it in every view
-    (intersection of all brushes) and greys out the others.
-    """
-    brushes = [alt.selection_interval(name=f"brush_{key}") for key, _ in views]
-    inside = brushes[0]
-    for b in brushes[1:]:
-        inside = inside & b
-    tooltip = ["id:Q", "class:N"] + (["text:N"] if "text" in df.columns else []) + (["image:N"] if "image" in df.columns else [])
-    charts = []
-    for (key, title), brush in zip(views, brushes):
-        charts.append(
-            alt.Chart(df)
-            .mark_circle(opacity=0.85)
-            .encode(
-                x=alt.X(f"{key}_x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
-                y=alt.Y(f"{key}_y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
-                color=alt.condition(inside, alt.Color("class:N", scale=alt.Scale(scheme=CLASS_SCHEME)), alt.value("#d0d0d0")),
-                size=alt.Size("anchor:N", scale=alt.Scale(domain=[False, True], range=[22, 110]), title="anchor"),
-                tooltip=tooltip,
-            )
-            .add_params(brush)
-            .properties(title=title, width=width, height=width)
-        )
-    rows = [alt.hconcat(*charts[i : i + 2]) for i in range(0, len(charts), 2)]
-    return alt.vconcat(*rows)
+    if isinstance(images, (list, tuple)):
+        tiles = []
+        for url in images:
+            raw = base64.b64decode(str(url).split(",", 1)[-1])
+            tiles.append(Image.open(io.BytesIO(raw)).convert("RGB"))
+    else:
+        tiles = [Image.fromarray(a) for a in image_strip(images)]
+    n = len(tiles)
+    side = cell or min(32, max(max(t.size) for t in tiles) if tiles else 1)
+    mode = "L" if tiles and all(t.mode == "L" for t in tiles) else "RGB"
+    cols = max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    sheet = Image.new(mode, (cols * side, rows * side), 0)
+    for i, t in enumerate(tiles):
+        t = t.convert(mode)
+        if t.size != (side, side):
+            t = t.resize((side, side), Image.BILINEAR)
+        sheet.paste(t, ((i % cols) * side, (i // cols) * side))
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG", optimize=False, compress_level=6)
+    head = json.dumps({"key": key, "cell": side, "cols": cols, "n": n}).encode()
+    return struct.pack("<I", len(head)) + head + buf.getvalue()
 
 
 @reused
@@ -149,32 +184,33 @@ def agreement_bars(df: pd.DataFrame) -> alt.Chart:
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("space:N", title=None),
+            x=alt.X("space:N", title=None, axis=alt.Axis(labelAngle=0, labelLimit=200)),
             y=alt.Y("value:Q", scale=alt.Scale(domain=[min(0.0, float(long["value"].min())), 1])),
-            color=alt.Color("space:N", scale=alt.Scale(domain=["absolute", "relative"], range=["#9e9e9e", "#e4572e"])),
+            color=alt.Color("space:N", scale=alt.Scale(domain=["absolute", "relative"], range=["#9e9e9e", "#e4572e"]),
+                            legend=alt.Legend(orient="top", title=None, labelLimit=400)),
             column=alt.Column("metric:N", title=None),
             xOffset="direction:N",
+            opacity=alt.Opacity("direction:N", scale=alt.Scale(range=[1.0, 0.6]), legend=alt.Legend(orient="top", title=None, labelLimit=400)),
             tooltip=["space", "direction", "metric", alt.Tooltip("value:Q", format=".3f")],
         )
-        .properties(width=140, height=200)
+        .properties(width=150, height=210)
     )
 
 
 @reused
-def anchor_sweep_chart(df: pd.DataFrame) -> alt.Chart:
-    """Agreement against the number of anchors (log x), relative lines and absolute baselines."""
-    return (
-        alt.Chart(df)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("anchors:Q", scale=alt.Scale(type="log"), title="number of anchors (log)"),
-            y=alt.Y("value:Q", title=None),
-            color=alt.Color("metric:N"),
-            strokeDash=alt.StrokeDash("space:N", scale=alt.Scale(domain=["relative", "absolute"], range=[[1, 0], [4, 4]])),
-            tooltip=["anchors", "metric", "space", alt.Tooltip("value:Q", format=".3f")],
-        )
-        .properties(width=520, height=260)
-    )
+def anchor_sweep_chart(df: pd.DataFrame) -> alt.LayerChart:
+    """Agreement against the number of anchors (log x over the counts swept), relative solid, absolute dashed."""
+    lo, hi = float(df["anchors"].min()), float(df["anchors"].max())
+    x = alt.X("anchors:Q", scale=alt.Scale(type="log", domain=[lo, hi], nice=False), title="number of anchors (log)",
+              axis=alt.Axis(values=sorted(df["anchors"].unique().tolist()), format="d"))
+    color = alt.Color("metric:N", scale=alt.Scale(scheme="set1"), legend=alt.Legend(orient="right", labelLimit=300))
+    dash = alt.StrokeDash("space:N", scale=alt.Scale(domain=["relative", "absolute"], range=[[1, 0], [6, 4]]),
+                          legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=500, labelLimit=300))
+    tooltip = ["anchors", "metric", "space", alt.Tooltip("value:Q", format=".3f")]
+    base = alt.Chart(df).encode(x=x, y=alt.Y("value:Q", title=None), color=color)
+    lines = base.mark_line(strokeWidth=2.5).encode(strokeDash=dash, detail="space:N")
+    points = base.mark_point(filled=True, size=45).encode(shape=alt.Shape("space:N", legend=None), tooltip=tooltip)
+    return alt.layer(lines, points).properties(width=560, height=280)
 
 
 @reused
@@ -243,20 +279,26 @@ def decimation_chart(df: pd.DataFrame) -> alt.LayerChart:
 
 
 @reused
-def path_chart(curve: pd.DataFrame, metric: str) -> alt.Chart:
-    """A metric along the weight path: one colour per path, dashed for the training split."""
-    return (
-        alt.Chart(curve)
-        .mark_line(point=alt.OverlayMarkDef(size=20))
-        .encode(
-            x=alt.X("alpha:Q", title="α (0 = model A, 1 = model B)"),
-            y=alt.Y(f"{metric}:Q", title=metric),
-            color=alt.Color("path:N", scale=alt.Scale(scheme="set1")),
-            strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["test", "train"], range=[[1, 0], [5, 3]])),
-            tooltip=["path", "split", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip(f"{metric}:Q", format=".4f")],
-        )
-        .properties(width=420, height=260)
+def path_chart(curve: pd.DataFrame, metric: str) -> alt.LayerChart:
+    """A metric along the weight path: one colour and one marker shape per path (so two paths that coincide
+    are both visible: the first is drawn wider, underneath), dashed for the training split."""
+    paths = list(dict.fromkeys(curve["path"]))
+    widths = {p: 5.0 - 1.5 * i for i, p in enumerate(paths)}
+    curve = curve.assign(width=curve["path"].map(widths).clip(lower=1.5))
+    base = alt.Chart(curve).encode(
+        x=alt.X("alpha:Q", title="α (0 = model A, 1 = model B)"),
+        y=alt.Y(f"{metric}:Q", title=metric),
+        color=alt.Color("path:N", scale=alt.Scale(domain=paths, scheme="set1"), legend=alt.Legend(labelLimit=300)),
     )
+    lines = base.mark_line(opacity=0.85).encode(
+        strokeWidth=alt.StrokeWidth("width:Q", scale=None, legend=None),
+        strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["test", "train"], range=[[1, 0], [5, 3]]),
+                                  legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=400)),
+        detail="split:N")
+    points = base.mark_point(size=50, filled=False, strokeWidth=1.5).encode(
+        shape=alt.Shape("path:N", scale=alt.Scale(domain=paths, range=["circle", "square", "triangle-up", "diamond"])),
+        tooltip=["path", "split", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip(f"{metric}:Q", format=".4f")])
+    return alt.layer(lines, points).properties(width=440, height=270)
 
 
 @reused
@@ -323,31 +365,77 @@ def pickable_points(df: pd.DataFrame) -> alt.Chart:
     )
 
 
+def short_labels(names: list[str]) -> dict[str, str]:
+    """Model names without the parts they all share (``digits-rel_ae-l16-s0`` -> ``s0``), for axes a room can
+    read; a name that would become empty keeps its last part. The full name stays in the tooltip."""
+    parts = [n.split("-") for n in names]
+    if len(names) < 2:
+        return {n: n for n in names}
+    head = 0
+    while all(len(p) > head + 1 for p in parts) and len({p[head] for p in parts}) == 1:
+        head += 1
+    tail = 0
+    while all(len(p) > head + tail + 1 for p in parts) and len({p[-1 - tail] for p in parts}) == 1:
+        tail += 1
+    out = {n: "-".join(p[head: len(p) - tail]) or p[-1] for n, p in zip(names, parts)}
+    return out if len(set(out.values())) == len(names) else {n: n for n in names}
+
+
+def shared_domain(frames: list[pd.DataFrame], metric: str) -> list[float]:
+    """One colour domain for several grids of one metric: [0, 1] for a score in [0, 1], else [0, the largest]."""
+    values = pd.concat([f[metric] for f in frames if len(f)], ignore_index=True).dropna()
+    top = float(values.max()) if len(values) else 1.0
+    return [0.0, 1.0] if metric in ("accuracy", "macro_f1") and top <= 1.0 else [0.0, top if top > 0 else 1.0]
+
+
 @reused
-def grid_heatmap(df: pd.DataFrame, metric: str, title: str, reverse: bool = False) -> alt.LayerChart:
-    """Encoder rows x decoder columns, coloured and labelled by ``metric`` (diagonal = unstitched)."""
-    scale = alt.Scale(scheme="viridis", reverse=reverse)
+def grid_heatmap(df: pd.DataFrame, metric: str, title: str, reverse: bool = False, domain: list[float] | None = None) -> alt.LayerChart:
+    """Encoder rows x decoder columns, coloured and labelled by ``metric`` (diagonal = unstitched).
+
+    Axes show the models' short names (their seeds, usually); ``domain`` fixes the colour scale so that grids
+    drawn side by side (relative, absolute) compare by colour; cells are large enough for their numbers."""
+    names = list(dict.fromkeys(list(df["encoder"]) + list(df["decoder"])))
+    short = short_labels(names)
+    df = df.assign(enc=df["encoder"].map(short), dec=df["decoder"].map(short))
+    order = [short[n] for n in names]
+    n = len(names)
+    scale = alt.Scale(scheme="viridis", reverse=reverse, **({"domain": domain} if domain else {}))
     base = alt.Chart(df).encode(
-        x=alt.X("decoder:N", sort=None, title="decoder / head of"),
-        y=alt.Y("encoder:N", sort=None, title="encoder of"),
+        x=alt.X("dec:N", sort=order, title="decoder / head of", axis=alt.Axis(labelAngle=0, labelLimit=200)),
+        y=alt.Y("enc:N", sort=order, title="encoder of", axis=alt.Axis(labelLimit=200)),
     )
     rect = base.mark_rect().encode(color=alt.Color(f"{metric}:Q", scale=scale, title=metric),
                                    tooltip=["encoder", "decoder", alt.Tooltip(f"{metric}:Q", format=".4f")])
-    text = base.mark_text(fontSize=11).encode(text=alt.Text(f"{metric}:Q", format=".3f"), color=alt.value("white"))
-    return alt.layer(rect, text).properties(title=title, width=300, height=260)
+    fmt = ".3f" if df[metric].abs().max() < 10 else ".1f"
+    mid = (domain[0] + domain[1]) / 2 if domain else float(df[metric].median())
+    light = f"datum['{metric}'] < {mid}" if reverse else f"datum['{metric}'] > {mid}"
+    text = base.mark_text(fontSize=13).encode(text=alt.Text(f"{metric}:Q", format=fmt),
+                                              color=alt.condition(light, alt.value("black"), alt.value("white")))
+    side = max(70, min(110, 420 // max(n, 1))) * n
+    return alt.layer(rect, text).properties(title=title, width=side, height=side)
 
 
 @reused
-def penalty_chart(df: pd.DataFrame) -> alt.Chart:
-    """Stitching penalty against layer, one line per family (cf. Godfrey et al. 2022, Fig. 1)."""
-    return (
-        alt.Chart(df.dropna(subset=["penalty"]))
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("layer:N", sort=None, title="stitched after layer"),
-            y=alt.Y("penalty:Q", title="penalty = (acc(A) + acc(B)) / 2 − acc(stitched)"),
-            color=alt.Color("family:N", scale=alt.Scale(scheme="tableau10")),
-            tooltip=["layer", "family", "parameters", alt.Tooltip("accuracy stitched:Q", format=".4f"), alt.Tooltip("penalty:Q", format=".4f")],
-        )
-        .properties(width=520, height=300)
-    )
+def penalty_chart(df: pd.DataFrame) -> alt.LayerChart:
+    """Stitching penalty against layer, one line per family (cf. Godfrey et al. 2022, Fig. 1).
+
+    The identity stitch (no parameters) is a reference, drawn grey and dashed; the y axis is symmetric-log,
+    so its large penalty does not flatten the fitted families' small ones into one line."""
+    df = df.dropna(subset=["penalty"])
+    families = [f for f in dict.fromkeys(df["family"]) if f != "identity"]
+    tooltip = ["layer", "family", "parameters", alt.Tooltip("accuracy stitched:Q", format=".4f"), alt.Tooltip("penalty:Q", format=".4f")]
+    y = alt.Y("penalty:Q", scale=alt.Scale(type="symlog", constant=0.01),
+              title="penalty = (acc(A) + acc(B)) / 2 − acc(stitched), symlog",
+              axis=alt.Axis(values=[0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1], titleLimit=600))
+    x = alt.X("layer:N", sort=None, title="stitched after layer", axis=alt.Axis(labelAngle=0, labelLimit=200))
+    fitted = alt.Chart(df[df["family"] != "identity"]).mark_line(point=alt.OverlayMarkDef(size=55, filled=True), strokeWidth=2.2).encode(
+        x=x, y=y, color=alt.Color("family:N", scale=alt.Scale(domain=families, scheme="tableau10"), legend=alt.Legend(labelLimit=300)),
+        shape=alt.Shape("family:N", legend=None), tooltip=tooltip)
+    layers = [fitted]
+    ident = df[df["family"] == "identity"]
+    if len(ident):
+        layers.insert(0, alt.Chart(ident).mark_line(color="#888", strokeDash=[6, 4], strokeWidth=2, point=alt.OverlayMarkDef(color="#888")).encode(
+            x=x, y=y, tooltip=tooltip))
+        layers.append(alt.Chart(ident.tail(1)).mark_text(align="left", dx=8, color="#666", fontSize=12).encode(
+            x=x, y=y, text=alt.value("identity (no fit)")))
+    return alt.layer(*layers).properties(width=560, height=320)

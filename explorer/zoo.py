@@ -92,6 +92,30 @@ def zoo_frame(cks: list[Checkpoint]):
     return pd.DataFrame(rows)
 
 
+def zoo_table(df):
+    """The zoo frame as the Home page shows it: no empty cells spelled "None" (a dash instead), one test
+    column (MSE for autoencoders, accuracy otherwise, with macro-F1 beside it), numbers rounded."""
+    import pandas as pd
+
+    def num(v, fmt):
+        return "—" if v is None or pd.isna(v) else format(v, fmt)
+
+    out = pd.DataFrame({
+        "model": df["model"],
+        "architecture": df["architecture"],
+        "seed": [num(v, "d") for v in df["seed"]],
+        "latent": [num(v, ".0f") for v in df["latent"]],
+        "anchors": [num(v, ".0f") for v in df["anchors"]],
+        "parameters": [num(v, ",.0f") for v in df["parameters"]],
+        "test": [f"MSE {m:.4f}" if pd.notna(m) else f"accuracy {a:.4f}" if pd.notna(a) else "—"
+                 for m, a in zip(df["test MSE"], df["test accuracy"])],
+        "macro-F1": [num(v, ".4f") for v in df["test macro-F1"]],
+        "train (s)": [num(v, ".1f") for v in df["train time (s)"]],
+        "folder": df["folder"],
+    })
+    return out.loc[:, [c for c in out.columns if (out[c] != "—").any()]]
+
+
 # Relative architectures and the absolute twin each is compared with in zero-shot stitching.
 _TWINS = {"rel_ae": "mlp_ae", "rel_clf": "mlp_clf", "rel_cnn_clf": "cnn_clf"}
 

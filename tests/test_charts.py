@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import vl_convert
 
 from explorer import charts
 
@@ -15,25 +14,64 @@ def _views(n=30):
     return df
 
 
-def test_linked_views_share_brushes_across_four_panels_and_render_to_svg():
-    spec = charts.linked_views(_views(), [("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")]).to_dict()
-    panels = [c for row in spec["vconcat"] for c in row["hconcat"]]
-    assert len(panels) == 4
-    brushes = {p["name"]: p["views"] for p in spec["params"]}  # Altair lifts each brush to the top, bound to a view
-    names = set(brushes)
-    assert names == {"brush_a", "brush_b", "brush_c", "brush_d"}
-    assert sorted(v for views in brushes.values() for v in views) == sorted(p["name"] for p in panels)
-    cond = panels[0]["encoding"]["color"]["condition"]["test"]
-    assert all(n in str(cond) for n in names)  # each panel's colour depends on all four brushes
-    svg = vl_convert.vegalite_to_svg(spec)
-    assert svg.startswith("<svg") and svg.count("<path") > 20
+def test_linked_view_payloads_carry_each_view_with_the_shared_rows():
+    df = _views()
+    payloads = charts.view_payloads(df, [("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")], "g", sprite="sprite-x")
+    assert [p["meta"]["key"] for p in payloads] == ["a", "b", "c", "d"]
+    assert [p["meta"]["order"] for p in payloads] == [0, 1, 2, 3]
+    assert all(p["meta"]["group"] == "g" and p["meta"]["sprite"] == "sprite-x" for p in payloads)
+    assert [p["meta"]["legend"] for p in payloads] == [True, False, False, False]
+    f = payloads[1]["frame"]
+    assert list(f.columns) == ["x", "y", "id", "class", "anchor"]
+    assert f["x"].dtype == np.float32 and f["id"].dtype == np.int32 and f["anchor"].dtype == np.uint8
+    np.testing.assert_array_equal(f["x"], df["b_x"].to_numpy(np.float32))
+    np.testing.assert_array_equal(f["anchor"], df["anchor"].astype(np.uint8))
+    assert payloads[0]["meta"]["classes"] == ["0", "1", "2"]
+    np.testing.assert_array_equal(f["class"], df["class"] % 3)
+    # a view whose points move gets a new version; the others keep theirs (the browser keeps their rectangles)
+    moved = df.assign(b_x=df["b_x"] + 1)
+    again = charts.view_payloads(moved, [("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")], "g")
+    assert again[0]["meta"]["version"] == payloads[0]["meta"]["version"]
+    assert again[1]["meta"]["version"] != payloads[1]["meta"]["version"]
 
 
-def test_image_tooltips_are_png_data_urls():
-    imgs = np.zeros((2, 1, 8, 8), dtype=np.float32)
-    imgs[1, 0, 2, 3] = 1.0
-    urls = charts.image_data_urls(imgs, size=16)
-    assert all(u.startswith("data:image/png;base64,") for u in urls) and urls[0] != urls[1]
+def test_a_text_probe_sends_its_texts_for_the_hover():
+    df = pd.DataFrame({"id": [0, 1, 2], "class": ["none"] * 3, "anchor": [True, False, False], "text": ["cat", "dog", "sea"],
+                       "v_x": [0.0, 1.0, 2.0], "v_y": [1.0, 0.0, 2.0]})
+    (p,) = charts.view_payloads(df, [("v", "view")], "g")
+    assert list(p["frame"]["text"]) == ["cat", "dog", "sea"] and p["meta"]["classes"] == ["none"]
+
+
+def test_the_image_sprite_holds_image_i_in_cell_i():
+    import io
+    import json
+    import struct
+
+    from PIL import Image
+
+    imgs = np.zeros((5, 1, 8, 8), dtype=np.float32)
+    for i in range(5):
+        imgs[i, 0, i, i] = 1.0
+    raw = charts.image_sprite(imgs, "k")
+    (n,) = struct.unpack("<I", raw[:4])
+    head = json.loads(raw[4 : 4 + n])
+    assert head == {"key": "k", "cell": 8, "cols": 3, "n": 5}
+    sheet = np.asarray(Image.open(io.BytesIO(raw[4 + n :])))
+    assert sheet.shape == (16, 24)  # 2 rows x 3 columns of 8-pixel cells, grey
+    for i in range(5):
+        cell = sheet[(i // 3) * 8 : (i // 3) * 8 + 8, (i % 3) * 8 : (i % 3) * 8 + 8]
+        assert cell[i, i] == 255 and cell.sum() == 255
+    # data URLs (an embeddings file's image column) are decoded, reduced to at most 32 pixels
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (255, 0, 0)).save(buf, format="PNG")
+    import base64
+
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    raw = charts.image_sprite([url, url], "u")
+    (n,) = struct.unpack("<I", raw[:4])
+    assert json.loads(raw[4 : 4 + n])["cell"] == 32
+    sheet = np.asarray(Image.open(io.BytesIO(raw[4 + n :])))
+    assert sheet.shape == (32, 64, 3) and tuple(sheet[5, 40]) == (255, 0, 0)
 
 
 def test_depth_curves_drop_undefined_values_and_heatmap_is_bounded():
@@ -53,10 +91,57 @@ def test_depth_curves_drop_undefined_values_and_heatmap_is_bounded():
 
 
 def test_penalty_and_path_charts_encode_what_they_claim():
-    pen = pd.DataFrame({"layer": ["l1", "l2"], "family": ["affine", "affine"], "parameters": [10, 10],
-                        "accuracy stitched": [0.9, 0.8], "penalty": [0.05, np.nan]})
+    pen = pd.DataFrame({"layer": ["l1", "l2"] * 2, "family": ["affine", "affine", "identity", "identity"], "parameters": [10, 10, 0, 0],
+                        "accuracy stitched": [0.9, 0.8, 0.1, 0.1], "penalty": [0.05, np.nan, 0.9, 0.85]})
     spec = charts.penalty_chart(pen).to_dict()
-    assert spec["encoding"]["color"]["field"] == "family" and len(list(spec["datasets"].values())[0]) == 1
-    curve = pd.DataFrame({"alpha": [0, 1], "split": "test", "path": "naive", "loss": [0.1, 0.2], "accuracy": [0.9, 0.9]})
-    p = charts.path_chart(curve, "loss").to_dict()
-    assert p["encoding"]["y"]["field"] == "loss" and p["encoding"]["strokeDash"]["field"] == "split"
+    ident, fitted, label = spec["layer"]
+    assert fitted["encoding"]["color"]["field"] == "family" and fitted["encoding"]["y"]["scale"]["type"] == "symlog"
+    assert len(spec["datasets"][fitted["data"]["name"]]) == 1  # the NaN penalty is left out
+    assert ident["mark"]["strokeDash"] == [6, 4] and {r["family"] for r in spec["datasets"][ident["data"]["name"]]} == {"identity"}
+    curve = pd.DataFrame({"alpha": [0, 1] * 2, "split": "test", "path": ["naive"] * 2 + ["weight matching"] * 2,
+                          "loss": [0.1, 0.2] * 2, "accuracy": [0.9, 0.9] * 2})
+    lines, points = charts.path_chart(curve, "loss").to_dict()["layer"]
+    assert lines["encoding"]["y"]["field"] == "loss" and lines["encoding"]["strokeDash"]["field"] == "split"
+    # two paths that coincide stay visible: different marker shapes, the first drawn wider underneath
+    assert points["encoding"]["shape"]["scale"]["range"][:2] == ["circle", "square"]
+    widths = {r["path"]: r["width"] for r in charts.path_chart(curve, "loss").to_dict()["datasets"].popitem()[1]}
+    assert widths["naive"] > widths["weight matching"]
+
+
+def test_stitching_grids_share_one_colour_scale_and_short_labels():
+    names = ["digits-rel_ae-l16-s0", "digits-rel_ae-l16-s1", "digits-rel_ae-l16-s2"]
+    assert charts.short_labels(names) == dict(zip(names, ["s0", "s1", "s2"]))
+    assert charts.short_labels(["digits-rel_clf-s0", "digits-rel_cnn_clf-s1"]) == {
+        "digits-rel_clf-s0": "rel_clf-s0", "digits-rel_cnn_clf-s1": "rel_cnn_clf-s1"}
+    rel = pd.DataFrame([{"encoder": e, "decoder": d, "mse": 0.01 + 0.001 * i} for i, (e, d) in enumerate((e, d) for e in names for d in names)])
+    ab = rel.assign(mse=rel["mse"] * 10)
+    domain = charts.shared_domain([rel, ab], "mse")
+    assert domain == [0.0, float(ab["mse"].max())]
+    acc = rel.rename(columns={"mse": "accuracy"})
+    assert charts.shared_domain([acc.assign(accuracy=0.97), acc.assign(accuracy=0.06)], "accuracy") == [0.0, 1.0]
+    specs = [charts.grid_heatmap(g, "mse", t, reverse=True, domain=domain).to_dict() for g, t in ((rel, "relative"), (ab, "absolute"))]
+    for spec in specs:
+        rect, text = spec["layer"]
+        assert rect["encoding"]["color"]["scale"]["domain"] == domain
+        assert spec["width"] >= 3 * 70 and text["mark"]["fontSize"] >= 12  # cells large enough for "0.0160"
+        rows = spec["datasets"][spec["data"]["name"]] if "data" in spec else list(spec["datasets"].values())[0]
+        assert {r["enc"] for r in rows} == {"s0", "s1", "s2"}
+
+
+def test_the_anchor_sweep_axis_ends_where_the_data_ends():
+    sw = pd.DataFrame({"anchors": [1, 10, 300] * 2, "metric": "mrr", "space": ["relative"] * 3 + ["absolute"] * 3,
+                       "value": [0.1, 0.5, 0.9, 0.0, 0.0, 0.0]})
+    lines, points = charts.anchor_sweep_chart(sw).to_dict()["layer"]
+    assert lines["encoding"]["x"]["scale"]["domain"] == [1.0, 300.0]
+    assert lines["encoding"]["strokeDash"]["legend"]["symbolType"] == "stroke"  # the legend shows solid vs dashed
+
+
+def test_zoo_table_has_no_none_cells():
+    from explorer.zoo import all_checkpoints, zoo_frame, zoo_table
+
+    cks, _ = all_checkpoints("digits")
+    t = zoo_table(zoo_frame(cks))
+    assert len(t) == len(cks) and not t.isna().any().any()
+    assert "None" not in t.astype(str).to_numpy().ravel().tolist() and "nan" not in t.astype(str).to_numpy().ravel().tolist()
+    ae = t[t["model"] == "digits-mlp_ae-l16-s0"].iloc[0]
+    assert ae["test"].startswith("MSE ") and ae["latent"] == "16" and ae["anchors"] == "—"

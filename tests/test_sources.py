@@ -274,16 +274,6 @@ def test_your_network_on_similarity_and_latent_spaces(models_dir, cache_dir):
     assert at.selectbox(key="ls_layer_a").value == "avgpool"
 
 
-def test_the_linked_views_show_a_text_probe_on_hover():
-    from explorer.charts import linked_views
-
-    df = pd.DataFrame({"id": [0, 1, 2], "class": ["none"] * 3, "anchor": [True, False, False], "text": ["cat", "dog", "sea"],
-                       "v_x": [0.0, 1.0, 2.0], "v_y": [1.0, 0.0, 2.0]})
-    spec = linked_views(df, [("v", "view")]).to_dict()
-    tooltips = [t["field"] for c in spec["vconcat"][0]["hconcat"] for t in c["encoding"]["tooltip"]]
-    assert "text" in tooltips
-
-
 def test_a_resnet18_state_dict_on_mnist_runs_the_layer_geometry_page(models_dir, cache_dir, mnist_root, monkeypatch, tmp_path):
     import torchvision
 

@@ -115,11 +115,14 @@ def memo(fn: str, parts: dict, compute) -> dict[str, np.ndarray]:
     return _with_cache_warnings(_memo, cache_key(fn, **parts), compute)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def image_urls(dataset: str, n: int, split: str = "test") -> list[str]:
-    from explorer.charts import image_data_urls
+@st.cache_data(show_spinner=False, max_entries=8)
+def _sprite(dataset: str, n: int, key: str) -> bytes | None:
+    from explorer.charts import image_sprite
+    from explorer.sources import probe_images
 
-    return image_data_urls(probe(dataset, n, split).x)
+    p = any_probe(dataset, n)
+    images = p.x if dataset in DATASETS else probe_images(p)
+    return None if images is None else image_sprite(images, key)
 
 
 @st.cache_data(show_spinner="Loading the word spaces…", max_entries=16)
@@ -186,10 +189,9 @@ def source_activations(src, dataset: str, n: int, device: str, split: str = "tes
         return compute(src, probe_, device, STORE)
 
 
-def hover_images(dataset: str, n: int) -> list[str] | None:
-    """Data URLs of the probe's inputs for tooltips: the images of an image dataset or of an embeddings file."""
-    from explorer.sources import probe_images
-
-    if dataset in DATASETS:
-        return image_urls(dataset, n)
-    return probe_images(any_probe(dataset, n))
+def hover_sprite(dataset: str, n: int) -> tuple[str, bytes] | tuple[None, None]:
+    """The probe's inputs as one sprite sheet for hover tooltips (an image dataset's images or an embeddings
+    file's ``image`` column), named by the probe's content key; (None, None) for a probe without images."""
+    key = f"sprite-{any_probe(dataset, n).key}"
+    data = _sprite(dataset, n, key)
+    return (None, None) if data is None else (key, data)

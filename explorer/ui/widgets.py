@@ -192,9 +192,14 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
         left.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=f"svg_{name}",
                              help="The chart as SVG (PNG: the download icon above the chart)")
         if df is not None:
-            right.download_button("CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
-                                  key=f"csv_{name}", help="The data behind the chart")
+            download_csv(df, name, right)
     return out
+
+
+def download_csv(df, name: str, container=None) -> None:
+    """A button for the data behind a chart as CSV, written only when it is clicked."""
+    (container or st).download_button("CSV", lambda: df.to_csv(index=False).encode(), file_name=f"{name}.csv",
+                                      mime="text/csv", key=f"csv_{name}", help="The data behind the chart")
 
 
 def require_networks(sel, page: str, stop: bool = True) -> None:
@@ -224,3 +229,29 @@ def require_data(sel) -> None:
 
         st.info(f"The {sel.dataset} files are not on disk (see the sidebar): pick another dataset or download it.")
         stop_page()
+
+
+def pair_for(sel, purpose: str, tab: str):
+    """Models A and B for a tab that joins two networks layer by layer (``check_pair``). When the sidebar's
+    pair cannot be joined, say why and offer the first pair of the dataset's zoo that can (with a button that
+    makes it the sidebar's pair); (None, None) when there is none."""
+    from explorer.alignment import check_pair, joinable_pair
+
+    try:
+        check_pair(sel.model_a, sel.model_b, purpose)
+        return sel.model_a, sel.model_b
+    except ValueError as exc:
+        why = str(exc)
+    pair = joinable_pair(list(sel.checkpoints))
+    if pair is None:
+        st.info(f"{tab} needs two seeds of one classifier on {sel.dataset}: {why}.")
+        return None, None
+    a, b = pair
+
+    def use():
+        st.session_state["model_a"], st.session_state["model_b"] = a.name, b.name
+
+    c1, c2 = st.columns([5, 1.4])
+    c1.info(f"The sidebar's A and B cannot be used here ({why}), so this tab shows **{a.name}** and **{b.name}**.")
+    c2.button("Make them A and B", key=f"use_pair_{tab}", on_click=use, help="Set the sidebar's model A and B to this pair")
+    return a, b

@@ -1,0 +1,239 @@
+"""What a person waits for in the browser: Debian's Chromium (Playwright) against `streamlit run`.
+
+For each page, on a server that is already running:
+- first visit: a new browser tab opens the page's URL, its results already computed once (the cache is warm);
+  the time to idle;
+- cached change: a widget is switched between two values that were each computed once; the time from the
+  click on the option to idle, median of 5;
+- bytes: what the server sent over the websocket for that change (Streamlit's messages; an element the
+  browser already holds is sent as a reference).
+Idle = the script's "finished" message has arrived, then two animation frames have been painted and every
+chart on the page has its canvas or SVG.
+
+Then Latent spaces on MNIST with a 10,000-point probe (the whole test set) and PCA views: the first draw
+(page open to idle, cache warm) and the time from a synthetic brush / a hover to the redrawn frame, timed in
+the page with performance.now(); and the server's resident memory with two sessions on that view.
+
+    python benchmarks/bench_browser.py            # quiet machine
+    python benchmarks/bench_browser.py --busy     # one core kept busy by another process
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+RUNS = 5
+VIEWPORT = {"width": 1500, "height": 1100}
+
+
+class Wire:
+    """Counts the websocket bytes the server sends and notices each 'script finished' message."""
+
+    def __init__(self, page):
+        self.bytes = 0
+        self.finished = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        self.bytes += len(payload)
+        try:
+            msg = ForwardMsg.FromString(payload)
+        except Exception:  # noqa: BLE001  not one of Streamlit's messages
+            return
+        if msg.WhichOneof("type") == "script_finished":
+            self.finished += 1
+
+
+DRAWN = """async () => {
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return charts.every(c => c.querySelector('canvas, svg')) && !document.querySelector('[data-testid="stStatusWidget"]');
+}"""
+
+
+def settle(page, wire: Wire, runs_before: int, t0: float, timeout: float = 300) -> float:
+    """Seconds from ``t0`` until the run after ``runs_before`` finished and the page is drawn."""
+    while wire.finished <= runs_before:
+        page.wait_for_timeout(10)
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("the page did not finish")
+    while not page.evaluate(DRAWN):
+        page.wait_for_timeout(10)
+    return time.perf_counter() - t0
+
+
+def open_page(browser, url: str) -> tuple[object, Wire, float]:
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    wire = Wire(page)
+    t0 = time.perf_counter()
+    page.goto(url)
+    took = settle(page, wire, 0, t0)
+    # a page whose first run reruns itself (a URL seeding the sidebar) finishes more than once
+    page.wait_for_timeout(300)
+    return page, wire, took
+
+
+def choose(page, label: str, option: str):
+    if label.startswith("radio:"):
+        return lambda: page.get_by_role("radiogroup", name=label[6:]).get_by_text(option, exact=True).click()
+
+    def act():
+        page.get_by_role("combobox", name=label).click()
+        page.get_by_role("option", name=option, exact=True).first.click()
+    return act
+
+
+def change(page, wire: Wire, act) -> tuple[float, int]:
+    """(seconds to idle, bytes sent) for one widget change."""
+    runs, sent = wire.finished, wire.bytes
+    t0 = time.perf_counter()
+    act()
+    return settle(page, wire, runs, t0), wire.bytes - sent
+
+
+# page URL, the widget changed (label, value 1, value 2): each value computed once before the timed changes
+PAGES = [
+    ("Home", "", ("Dataset", "mnist", "digits")),
+    ("Latent spaces", "latent_spaces", ("Similarity", "euclidean", "cosine")),
+    ("Latent spaces, model B", "latent_spaces", ("Model B", "digits-mlp_ae-l16-s2", "digits-mlp_ae-l16-s1")),
+    ("Layer geometry", "layer_geometry", ("Layer of A", "encoder.1", "encoder.latent")),
+    ("Stitching", "stitching", ("radio:Metric", "macro_f1", "accuracy")),
+    ("Interpolation", "interpolation", ("radio:Pick the two samples", "by index", "by class")),
+    ("Similarity", "similarity", ("Measure", "Procrustes shape distance", "CKA (linear)")),
+]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (MB), from /proc."""
+    total = 0
+    pids = [pid]
+    try:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+        pids += [int(p) for p in out.split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def server_pid(port: int) -> int | None:
+    out = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if f":{port} " in line and "pid=" in line:
+            return int(line.split("pid=")[1].split(",")[0])
+    return None
+
+
+def busy_core():
+    """A process that keeps one core busy (the benchmark's 'busy' mode)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--busy", action="store_true", help="keep one core busy with another process")
+    ap.add_argument("--only", default="", help="only the pages whose name contains this")
+    ap.add_argument("--skip-10k", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    env = {"EXPLORER_CACHE_DIR": str(tmp / "cache"), "EXPLORER_MODELS_DIR": str(tmp / "models")}
+    hog = busy_core() if args.busy else None
+    mode = "one core busy" if args.busy else "quiet"
+    rows = []
+    try:
+        with streamlit_server(env) as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for name, path, (label, v1, v2) in PAGES:
+                if args.only and args.only.lower() not in name.lower():
+                    continue
+                # warm: one visit computes the page and both values
+                page, wire, cold = open_page(browser, f"{url}/{path}")
+                change(page, wire, choose(page, label, v1))
+                change(page, wire, choose(page, label, v2))
+                page.context.close()
+                page, wire, first = open_page(browser, f"{url}/{path}")
+                took, sent = [], []
+                for i in range(RUNS):
+                    t, b = change(page, wire, choose(page, label, v1 if i % 2 == 0 else v2))
+                    took.append(t)
+                    sent.append(b)
+                page.context.close()
+                rows.append((name, cold, first, statistics.median(took), max(took), statistics.median(sent)))
+                print(f"{name:24s} cold {cold:5.2f} s · first visit (warm) {first:5.2f} s · cached change median "
+                      f"{statistics.median(took):5.2f} s (worst {max(took):.2f}) · {statistics.median(sent) / 1e3:7.1f} kB "
+                      f"per change [{mode}]", flush=True)
+            if not args.skip_10k:
+                ten_k(browser, url, mode)
+            browser.close()
+    finally:
+        if hog:
+            hog.kill()
+
+
+def ten_k(browser, url: str, mode: str) -> None:
+    q = f"{url}/latent_spaces?dataset=mnist&probe=10000&ls_view=pca"
+    page, wire, cold = open_page(browser, q)
+    page.context.close()
+    page, wire, first = open_page(browser, q)
+    views = page.locator(".lv canvas.over")
+    assert views.count() == 4, "the four views are not drawn"
+    box = views.first.bounding_box()
+    brush, hover = [], []
+    for i in range(RUNS):
+        f = 0.15 + 0.05 * i
+        page.mouse.move(box["x"] + box["width"] * f, box["y"] + box["height"] * f)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * (f + 0.3), box["y"] + box["height"] * (f + 0.35), steps=4)
+        page.mouse.up()
+        page.wait_for_timeout(200)
+        brush.append(page.evaluate("() => window.__explorerLinked.latent_views.stats.brush_ms"))
+        page.mouse.click(box["x"] + 3, box["y"] + 3)  # clears it
+        page.wait_for_timeout(100)
+        for k in range(20):  # hover until a point is under the pointer
+            page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * k), box["y"] + box["height"] * (0.5 - 0.01 * k + 0.02 * i))
+            page.wait_for_timeout(30)
+            if page.locator(".lv .tip").first.is_visible():
+                break
+        hover.append(page.evaluate("() => window.__explorerLinked.latent_views.stats.hover_ms"))
+    pid = server_pid(int(url.rsplit(":", 1)[1]))
+    second = browser.new_context(viewport=VIEWPORT).new_page()
+    w2 = Wire(second)
+    t0 = time.perf_counter()
+    second.goto(q)
+    settle(second, w2, 0, t0)
+    rss = rss_mb(pid) if pid else float("nan")
+    t, sent = change(page, wire, choose(page, "Similarity", "euclidean"))
+    print(f"Latent spaces 10,000 pts  cold {cold:5.2f} s · first draw (warm) {first:5.2f} s · brush → frame median "
+          f"{statistics.median(brush):.1f} ms (worst {max(brush):.1f}) · hover → frame median {statistics.median(hover):.2f} ms · "
+          f"similarity change (new value) {t:.2f} s, {sent / 1e3:.0f} kB · server RSS with 2 sessions {rss:.0f} MB [{mode}]",
+          flush=True)
+    page.context.close()
+    second.context.close()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("EXPLORER_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
+    main()
