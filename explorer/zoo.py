@@ -100,17 +100,21 @@ def zoo_table(df):
     def num(v, fmt):
         return "—" if v is None or pd.isna(v) else format(v, fmt)
 
+    def column(name, fmt):  # numbers stay numbers (they sort) unless a cell is missing
+        col = df[name]
+        return col if col.notna().all() else [num(v, fmt) for v in col]
+
     out = pd.DataFrame({
         "model": df["model"],
         "architecture": df["architecture"],
-        "seed": [num(v, "d") for v in df["seed"]],
+        "seed": column("seed", "d"),
         "latent": [num(v, ".0f") for v in df["latent"]],
         "anchors": [num(v, ".0f") for v in df["anchors"]],
-        "parameters": [num(v, ",.0f") for v in df["parameters"]],
+        "parameters": column("parameters", ",.0f"),
         "test": [f"MSE {m:.4f}" if pd.notna(m) else f"accuracy {a:.4f}" if pd.notna(a) else "—"
                  for m, a in zip(df["test MSE"], df["test accuracy"])],
         "macro-F1": [num(v, ".4f") for v in df["test macro-F1"]],
-        "train (s)": [num(v, ".1f") for v in df["train time (s)"]],
+        "train (s)": column("train time (s)", ".1f"),
         "folder": df["folder"],
     })
     return out.loc[:, [c for c in out.columns if (out[c] != "—").any()]]

@@ -61,3 +61,28 @@ def open_page(page: str | None = None, **params):
         at.query_params[k] = v
     at.run()
     return at.switch_page(page).run() if page else at
+
+
+def linked_views(at) -> list[tuple[dict, "object"]]:
+    """The linked 2-D views an AppTest run drew: (meta, frame) per view, in page order."""
+    import json
+
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    out = []
+    for e in at.get("bidi_component"):
+        p = e.proto
+        if p.component_name != "latent_explorer.linked_view":
+            continue
+        data = json.loads(p.mixed.json)
+        ref = data["frame"]["__streamlit_arrow_ref__"]
+        out.append((data["meta"], convert_arrow_bytes_to_pandas_df(p.mixed.arrow_blobs[ref].data)))
+    return out
+
+
+def sprite_of(at) -> bytes | None:
+    """The bytes of the hover-image sprite an AppTest run sent, if any."""
+    for e in at.get("bidi_component"):
+        if e.proto.component_name == "latent_explorer.image_sprite":
+            return e.proto.bytes
+    return None

@@ -34,8 +34,17 @@ def test_latent_strips_for_relative_autoencoders(models_dir):
 def test_different_architectures_get_a_message(models_dir):
     at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0")
     assert not at.exception
-    assert any("differ in architecture" in e.value for e in at.error)
+    assert not at.error  # no red box: the weight tab says why and shows a pair it can interpolate
+    assert any("differ in architecture" in i.value and "this tab shows **digits-mlp_clf-s0** and **digits-mlp_clf-s1**" in i.value
+               for i in at.info)
+    assert at.dataframe[0].value.set_index(["path", "split"])["loss barrier (Git Re-Basin)"][("naive", "test")] > 0.4
     assert any("pick an autoencoder" in i.value for i in at.info)
+
+
+def test_the_default_view_has_no_error(models_dir):
+    at = _page()  # the default pair: two autoencoders, for the latent tab
+    assert not at.exception and not at.error
+    assert any("this tab shows **digits-mlp_clf-s0** and **digits-mlp_clf-s1**" in i.value for i in at.info)
 
 
 def test_clicked_samples_and_play_state_come_back_from_a_url(models_dir):

@@ -38,13 +38,22 @@ def test_latent_spaces_deep_link_and_brushing(tmp_path):
         wait_idle(page, 120_000)
         assert page.get_by_role("combobox", name="Model B").input_value() == "digits-mlp_ae-l16-s2"
         assert page.get_by_role("combobox", name="Anchors").input_value() == "per_class"
-        charts = page.locator('[data-testid="stVegaLiteChart"]')
-        assert charts.count() >= 4
-        box = charts.first.bounding_box()
+        views = page.locator(".lv")
+        assert views.count() == 4
+        n = int(views.first.get_attribute("data-n"))
+        assert n == 300 and all(views.nth(i).get_attribute("data-highlighted") == str(n) for i in range(4))
+        box = page.locator(".lv canvas.over").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
         page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.4, steps=5)
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.65, steps=5)
         page.mouse.up()
         page.wait_for_timeout(500)
+        # the rectangle in the first view highlights the same samples (by id) in all four, and not all of them
+        marks = [(views.nth(i).get_attribute("data-highlighted"), views.nth(i).get_attribute("data-highlight-sum")) for i in range(4)]
+        assert len(set(marks)) == 1 and 0 < int(marks[0][0]) < n, marks
+        # a click clears it
+        page.mouse.click(box["x"] + 2, box["y"] + 2)
+        page.wait_for_timeout(300)
+        assert all(views.nth(i).get_attribute("data-highlighted") == str(n) for i in range(4))
         page.screenshot(path=str(tmp_path / "latent_spaces.png"), full_page=True)
         assert_clean(page)

@@ -192,6 +192,8 @@ def source_activations(src, dataset: str, n: int, device: str, split: str = "tes
 def hover_sprite(dataset: str, n: int) -> tuple[str, bytes] | tuple[None, None]:
     """The probe's inputs as one sprite sheet for hover tooltips (an image dataset's images or an embeddings
     file's ``image`` column), named by the probe's content key; (None, None) for a probe without images."""
-    key = f"sprite-{any_probe(dataset, n).key}"
+    from explorer.cache import cache_key
+
+    key = cache_key("sprite", **any_probe(dataset, n).key)
     data = _sprite(dataset, n, key)
     return (None, None) if data is None else (key, data)
