@@ -287,13 +287,13 @@ def path_chart(curve: pd.DataFrame, metric: str) -> alt.LayerChart:
     curve = curve.assign(width=curve["path"].map(widths).clip(lower=1.5))
     base = alt.Chart(curve).encode(
         x=alt.X("alpha:Q", title="α (0 = model A, 1 = model B)"),
-        y=alt.Y(f"{metric}:Q", title=metric),
-        color=alt.Color("path:N", scale=alt.Scale(domain=paths, scheme="set1"), legend=alt.Legend(labelLimit=300)),
+        y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
+        color=alt.Color("path:N", scale=alt.Scale(domain=paths, scheme="set1"), legend=alt.Legend(orient="bottom", labelLimit=300)),
     )
     lines = base.mark_line(opacity=0.85).encode(
         strokeWidth=alt.StrokeWidth("width:Q", scale=None, legend=None),
         strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["test", "train"], range=[[1, 0], [5, 3]]),
-                                  legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=400)),
+                                  legend=alt.Legend(orient="bottom", symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=400)),
         detail="split:N")
     points = base.mark_point(size=50, filled=False, strokeWidth=1.5).encode(
         shape=alt.Shape("path:N", scale=alt.Scale(domain=paths, range=["circle", "square", "triangle-up", "diamond"])),

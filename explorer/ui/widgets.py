@@ -170,9 +170,9 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     import altair as alt
 
     c = container or st
-    # when presenting, a single chart (not a grid of panels) takes the whole width
+    # a single chart (not a grid of panels) takes the width of its column; a grid keeps its panels' sizes
     single = isinstance(chart, (alt.Chart, alt.LayerChart))
-    width = kwargs.pop("width", "stretch" if presenting() and single else "content")
+    width = kwargs.pop("width", "stretch" if single else "content")
     if presenting() and single:
         chart = chart.properties(height=380)  # room for the larger axis titles
     chart = _for_screen(chart)
