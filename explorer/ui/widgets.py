@@ -149,9 +149,7 @@ def presenting() -> bool:
 
 
 def _for_screen(chart):
-    """In presentation mode: larger fonts everywhere in the chart."""
-    if not presenting():
-        return chart
+    """Larger fonts everywhere in the chart, for presentation mode."""
     return (
         chart.configure_axis(labelFontSize=15, titleFontSize=17, titleLimit=2000, labelLimit=400)
         .configure_legend(labelFontSize=15, titleFontSize=16, symbolSize=160, labelLimit=600)
@@ -159,6 +157,36 @@ def _for_screen(chart):
         .configure_header(labelFontSize=17, titleFontSize=18)
         .configure_text(fontSize=15)
     )
+
+
+_SPEC_LOCK = threading.Lock()
+
+
+def _spec(chart, presenting_: bool, single: bool = False) -> dict:
+    """The chart's Vega-Lite spec with its data inline, built once per chart object and mode.
+
+    ``charts.reused`` hands a rerun the same chart object for the same data, so a cached change sends the
+    spec it sent before without converting the chart again: st.altair_chart converts every chart on every
+    run (its data to Arrow, the spec to a dict: 0.1 s of a Latent spaces run, measured with py-spy). The
+    spec is not validated again either: tests/test_charts.py validates our charts against the schema.
+    """
+    import altair as alt
+
+    memo = chart.__dict__.setdefault("_explorer_specs", {})
+    mode = (presenting_, single)
+    if mode not in memo:
+        shown = chart
+        if presenting_:
+            shown = _for_screen(chart.properties(height=380) if single else chart)  # room for the larger axis titles
+        object.__setattr__(shown, "to_dict", functools.partial(type(shown).to_dict, shown, validate=False))
+        try:  # Streamlit's own conversion (its data already as Arrow bytes, which it then sends as they are)
+            from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as convert
+        except ImportError:  # another Streamlit: the data inline, converted by Streamlit on each run
+            with _SPEC_LOCK, alt.theme.enable("none"), alt.data_transformers.enable("default", max_rows=None):
+                memo[mode] = shown.to_dict()
+        else:
+            memo[mode] = convert(shown)
+    return memo[mode]
 
 
 def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs):
@@ -173,21 +201,14 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     # a single chart (not a grid of panels) takes the width of its column; a grid keeps its panels' sizes
     single = isinstance(chart, (alt.Chart, alt.LayerChart))
     width = kwargs.pop("width", "stretch" if single else "content")
-    if presenting() and single:
-        chart = chart.properties(height=380)  # room for the larger axis titles
-    chart = _for_screen(chart)
-    # Our charts are validated against the Vega-Lite schema by tests/test_charts.py; validating the same
-    # spec again on every rerun costs ~0.1 s per chart (0.4 s of a 0.7 s warm Latent spaces run, measured),
-    # so the page converts it without validation.
-    object.__setattr__(chart, "to_dict", functools.partial(type(chart).to_dict, chart, validate=False))
-    out = c.altair_chart(chart, width=width, **kwargs)
+    out = c.vega_lite_chart(_spec(chart, presenting(), single), width=width, **kwargs)
     if name:
         left, right, _ = c.columns([1, 1, 4])
 
         def svg():
             import vl_convert
 
-            return vl_convert.vegalite_to_svg(chart.to_dict())
+            return vl_convert.vegalite_to_svg(_spec(chart, presenting(), single))
 
         left.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=f"svg_{name}",
                              help="The chart as SVG (PNG: the download icon above the chart)")
