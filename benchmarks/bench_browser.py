@@ -97,8 +97,13 @@ def choose(page, label: str, option: str):
     if label.startswith("radio:"):
         target = page.get_by_role("radiogroup", name=label[6:]).get_by_text(option, exact=True)
     else:
-        page.get_by_role("combobox", name=label).click()
+        box = page.get_by_role("combobox", name=label)
+        box.click()
         target = page.get_by_role("option", name=option, exact=True).first
+        try:
+            target.wait_for(timeout=2000)
+        except Exception:  # noqa: BLE001  a menu that did not open on the click (at the bottom of the page)
+            box.press("ArrowDown")
     target.wait_for()
     return target.click
 
@@ -119,9 +124,9 @@ PAGES = [
     ("Latent spaces", "latent_spaces", ("Similarity", "euclidean", "cosine")),
     ("Latent spaces, model B", "latent_spaces", ("Model B", "digits-mlp_ae-l16-s2", "digits-mlp_ae-l16-s1")),
     ("Layer geometry", "layer_geometry", ("Layer of A", "encoder.relu1", "encoder.latent")),
-    ("Stitching", "stitching", ("radio:Metric", "macro_f1", "accuracy")),
+    ("Stitching", "stitching", ("Models", "rel_clf (latent 64) vs mlp_clf", "rel_ae (latent 16) vs mlp_ae")),
     ("Interpolation", "interpolation", ("radio:Pick the two samples", "by index", "by class")),
-    ("Similarity", "similarity", ("Measure", "Procrustes shape distance", "CKA (linear)")),
+    ("Similarity", "similarity", ("Measure", "Procrustes shape (Williams et al.)", "Linear CKA")),
 ]
 
 

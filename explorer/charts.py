@@ -252,8 +252,8 @@ def layer_heatmap(df: pd.DataFrame, value: str = "overlap", a: str = "A", b: str
     value is left blank.
     """
     df = df.dropna(subset=[value])
-    x = alt.X("layer B:N", sort=None, title=f"layer of {b}")
-    y = alt.Y("layer A:N", sort=None, title=f"layer of {a}")
+    x = alt.X("layer B:N", sort=None, title=f"layer of {b}", axis=alt.Axis(labelAngle=-30, labelLimit=200))
+    y = alt.Y("layer A:N", sort=None, title=f"layer of {a}", axis=alt.Axis(labelLimit=200))
     base = alt.Chart(df).encode(x=x, y=y, tooltip=["layer A", "layer B", alt.Tooltip(f"{value}:Q", format=".3f")])
     rect = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis", clamp=True), title=value))
@@ -270,7 +270,9 @@ def layer_heatmap(df: pd.DataFrame, value: str = "overlap", a: str = "A", b: str
 def decimation_chart(df: pd.DataFrame) -> alt.LayerChart:
     """ID against scale (mean first and second neighbour distance), log x, mean ± error over the subsets (DADApy's)."""
     base = alt.Chart(df.assign(lo=df["id"] - df["id error"], hi=df["id"] + df["id error"]))
-    x = alt.X("scale:Q", scale=alt.Scale(type="log"), title="scale: mean 1st and 2nd neighbour distance (log)")
+    lo, hi = float(df["scale"].min()), float(df["scale"].max())
+    x = alt.X("scale:Q", scale=alt.Scale(type="log", domain=[lo / 1.1, hi * 1.1], nice=False),
+              title="scale: mean 1st and 2nd neighbour distance (log)")
     bars = base.mark_errorbar().encode(x=x, y=alt.Y("lo:Q", title="TwoNN ID"), y2="hi:Q")
     line = base.mark_line(point=True).encode(
         x=x, y="id:Q", tooltip=["parts:Q", "points per part:Q", alt.Tooltip("id:Q", format=".2f"), alt.Tooltip("scale:Q", format=".3g")]
