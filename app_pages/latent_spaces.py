@@ -5,12 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from explorer import analyses, charts
-from explorer.projection import METHODS
+from explorer.projection import METHODS, warm_umap
 from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, relative_projection
 from explorer.sources import default_layer, probe_classes
 from explorer.ui import cached, scatter
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import download_csv, friendly_errors, presenting, require_data, run_long, show_chart
+from explorer.ui.widgets import download_csv, friendly_errors, in_background, presenting, require_data, run_long, show_chart
 from explorer.words import DEMO_WORDS, SKIP_TOP
 
 sel = st.session_state["selection"]
@@ -51,34 +51,37 @@ with friendly_errors("Cannot compare these representations"):
     RB = relative_projection(ZB, ZB[idx.to(ZB.device)], similarity, center)
     rel = {"anchors": idx.numpy(), "similarity": similarity, "center": bool(center)}
     spaces = {"absA": (ZA, A, layer_a, None), "absB": (ZB, B, layer_b, None), "relA": (RA, A, layer_a, rel), "relB": (RB, B, layer_b, rel)}
-    if view == "umap":  # seconds per view, in a worker process that Cancel kills at once
+    warm_umap()  # compiles UMAP in the worker now, in the background, so that choosing it later is quick
+    xy = {k: analyses.cached_view_2d(src, layer, probe, view, r, cached.STORE) for k, (Z, src, layer, r) in spaces.items()}
+    if view == "umap" and any(v is None for v in xy.values()):
+        # seconds per view, in a worker process: the page does not wait; PCA is drawn until UMAP is there
 
-        def umap_views(update):
-            out = {}
-            for i, (k, (Z, src, layer, r)) in enumerate(spaces.items()):
-                update(i / len(spaces), f"view {i + 1} of {len(spaces)}")
-                out[k] = analyses.view_2d(Z, src, layer, probe, view, r, cached.STORE,
-                                          poll=lambda i=i: update(i / len(spaces), f"view {i + 1} of {len(spaces)}"))
-            return out
+        def umap_views(update):  # all four or none are cached: a Cancel leaves nothing behind
+            done = [analyses.view_2d(Z, src, layer, probe, "umap", r, None, poll=lambda i=i: update(i / 4, f"view {i + 1} of 4"))
+                    for i, (Z, src, layer, r) in enumerate(spaces.values())]
+            for v, (Z, src, layer, r) in zip(done, spaces.values()):
+                analyses.view_2d(Z, src, layer, probe, "umap", r, cached.STORE, computed=v)
 
-        xy = run_long("UMAP of the four views (the first fit in a server process compiles for ~20 s)", "umap", umap_views,
+        in_background("UMAP of the four views (the first fit on a machine compiles for ~20 s)", "umap", umap_views,
                       (A.key, B.key, layer_a, layer_b, sel.dataset, sel.probe, int(n_anchors), strategy, similarity, bool(center)))
+        xy = {k: analyses.view_2d(Z, src, layer, probe, "pca", r, cached.STORE) for k, (Z, src, layer, r) in spaces.items()}
     else:
-        xy = {k: analyses.view_2d(Z, src, layer, probe, view, r, cached.STORE) for k, (Z, src, layer, r) in spaces.items()}
+        xy = {k: v if v is not None else analyses.view_2d(Z, src, layer, probe, view, r, cached.STORE)
+              for (k, v), (Z, src, layer, r) in zip(xy.items(), spaces.values())}
 
-if xy is not None:  # None: the UMAP fit was cancelled, and nothing of it is drawn
-    df = pd.DataFrame({"id": probe.indices, "class": probe_classes(probe), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
-    if probe.texts is not None:
-        df["text"] = list(probe.texts)
-    for k, v in xy.items():
-        df[f"{k}_x"], df[f"{k}_y"] = v["xy"][:, 0], v["xy"][:, 1]
-    used = {k: METHODS[int(v["method"][0])] for k, v in xy.items()}
-    titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B: {B.name} · {layer_b}"),
-              ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
-    sprite_key, sprite = cached.hover_sprite(sel.dataset, sel.probe)
-    scatter.linked_views(charts.view_payloads(df, [(k, f"{t} [{used[k]}]") for k, t in titles], "latent_views",
-                                              sprite_key, presenting()), sprite)
-    download_csv(df, "latent_views")
+# the four views (PCA in place of a UMAP that is not ready, or was cancelled)
+df = pd.DataFrame({"id": probe.indices, "class": probe_classes(probe), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})
+if probe.texts is not None:
+    df["text"] = list(probe.texts)
+for k, v in xy.items():
+    df[f"{k}_x"], df[f"{k}_y"] = v["xy"][:, 0], v["xy"][:, 1]
+used = {k: METHODS[int(v["method"][0])] for k, v in xy.items()}
+titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B: {B.name} · {layer_b}"),
+          ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
+sprite_key, sprite = cached.hover_sprite(sel.dataset, sel.probe)
+scatter.linked_views(charts.view_payloads(df, [(k, f"{t} [{used[k]}]") for k, t in titles], "latent_views",
+                                          sprite_key, presenting()), sprite)
+download_csv(df, "latent_views")
 st.caption("Colour = class; large ringed points = anchors; hover a point for its input (ringed in all four views); drag "
            "a rectangle in any view to highlight the same samples in all four (rectangles in several views intersect; a "
            "click clears one); click a class in the legend to follow it. Anchors are chosen "

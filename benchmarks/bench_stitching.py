@@ -6,7 +6,6 @@ Run: `python benchmarks/bench_stitching.py` (needs MNIST under EXPLORER_DATA_DIR
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import torch

@@ -111,21 +111,34 @@ def anchors(probe: Probe, n: int, strategy: str, features: torch.Tensor | None =
     return torch.as_tensor(np.asarray(idx), dtype=torch.long)
 
 
-def view_2d(Z: torch.Tensor, src: Source, layer: str, probe: Probe, method: str, relative: dict | None = None,
-            store=None, poll=None) -> dict[str, np.ndarray]:
-    """A 2-D view (native / PCA / UMAP) of layer ``layer`` of ``src``, absolute or relative (``relative``:
-    the anchor parameters, part of the key: an absolute view stays cached when the anchors change)."""
-    from explorer.projection import METHODS, project_2d
-
+def _view_parts(src: Source, layer: str, probe: Probe, method: str, relative: dict | None) -> dict:
     parts = {"source": src.key, "layer": layer, **probe.key, "method": method, "space": "absolute" if relative is None else "relative"}
     if relative is not None:
         parts.update(relative)
+    return parts
+
+
+def view_2d(Z: torch.Tensor, src: Source, layer: str, probe: Probe, method: str, relative: dict | None = None,
+            store=None, poll=None, computed: dict | None = None) -> dict[str, np.ndarray]:
+    """A 2-D view (native / PCA / UMAP) of layer ``layer`` of ``src``, absolute or relative (``relative``:
+    the anchor parameters, part of the key: an absolute view stays cached when the anchors change).
+    ``computed``: the view, computed earlier without a store; it is stored under the view's key."""
+    from explorer.projection import METHODS, project_2d
+
+    parts = _view_parts(src, layer, probe, method, relative)
 
     def compute():
+        if computed is not None:
+            return computed
         xy, used = project_2d(Z, method, poll=poll)
         return {"xy": xy, "method": np.array([METHODS.index(used)])}
 
     return _memo(store, "view2d-2", parts, compute)
+
+
+def cached_view_2d(src: Source, layer: str, probe: Probe, method: str, relative: dict | None, store) -> dict[str, np.ndarray] | None:
+    """The 2-D view ``view_2d`` would give, if it is cached; None otherwise (nothing is computed)."""
+    return peek(store, "view2d-2", _view_parts(src, layer, probe, method, relative))
 
 
 def anchor_sweep(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe, counts: list[int], strategy: str,

@@ -54,3 +54,31 @@ def project_2d(X, method: str = "pca", seed: int = 0, poll=None) -> tuple[np.nda
             return run_stoppable(umap_2d, np.asarray(X.float().cpu()), seed, poll=poll), "umap"
         return umap_2d(X, seed), "umap"
     return pca_2d(X).cpu().numpy(), "pca"
+
+
+_WARM = {"started": False}
+
+
+def warm_umap() -> bool:
+    """Compile UMAP in the worker process now, in the background, once per server process: its first fit
+    costs ~20 s of numba compilation (measured: 19-22 s even with numba's disk cache, as most of UMAP's and
+    pynndescent's functions are not cached), and afterwards a 300-point fit takes 0.4 s. Called when a page
+    that offers UMAP is first opened, so that choosing UMAP later is quick. ``EXPLORER_UMAP_WARMUP=0``
+    turns it off (the test suite does, to keep its timing). True if this call started it."""
+    import os
+    import threading
+
+    if _WARM["started"] or os.environ.get("EXPLORER_UMAP_WARMUP", "1") == "0":
+        return False
+    _WARM["started"] = True
+
+    def warm():
+        from explorer.workers import run_stoppable
+
+        try:
+            run_stoppable(umap_2d, np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+        except Exception:  # noqa: BLE001  a warm-up that fails (a Cancel killed the worker) costs only its time
+            _WARM["started"] = False
+
+    threading.Thread(target=warm, daemon=True, name="UMAP warm-up").start()
+    return True

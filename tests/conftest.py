@@ -18,6 +18,8 @@ def pytest_configure(config):
     base = Path(os.environ.get("PYTEST_TMPROOT", "/tmp")) / f"latent-explorer-tests-{os.getpid()}"
     os.environ["EXPLORER_CACHE_DIR"] = str(base / "cache")
     os.environ["EXPLORER_MODELS_DIR"] = str(base / "models")
+    # no background UMAP compilation in the test servers (20 s of a core each); tests/test_relative.py covers it
+    os.environ.setdefault("EXPLORER_UMAP_WARMUP", "0")
     if (SHARED / "MNIST" / "raw").is_dir():
         os.environ["EXPLORER_DATA_DIR"] = str(SHARED)
 

@@ -82,7 +82,18 @@ def test_missing_dataset_is_explained_with_a_download_button(models_dir, tmp_pat
     assert any("not on disk" in i.value for i in at.info)
 
 
-def test_umap_views(models_dir):
+def test_umap_runs_in_the_background_and_replaces_pca_when_done(models_dir):
+    from explorer import background
+
     at = _page(ls_view="umap", ls_anchors="50")
     assert not at.exception and not at.error
+    # the run does not wait for UMAP: it draws PCA and the rest of the page, with the job's progress
+    assert [m["title"].endswith("[pca]") for m, _ in linked_views(at)] == [True] * 4
+    assert any("in the background" in p.proto.text for p in at.get("progress"))
+    assert len(at.get("vega_lite_chart")) >= 3  # agreement, sweep, words: drawn while UMAP runs
+    jobs = background.wait_all(timeout=300)
+    assert jobs and all(j.done and j.error is None for j in jobs)
+    at.run()
+    assert not at.exception and not at.error
     assert [m["title"].endswith("[umap]") for m, _ in linked_views(at)] == [True] * 4  # all four views placed by UMAP
+    assert not at.get("progress")

@@ -151,3 +151,25 @@ def test_projections_native_pca_and_umap():
     assert np.linalg.norm(centre[0] - centre[1]) > 2 * spread  # UMAP keeps the two blobs apart
     with pytest.raises(ValueError, match="unknown 2-D view"):
         project_2d(X, "tsne")
+
+
+def test_umap_is_warmed_once_per_process_in_the_worker(monkeypatch):
+    import threading
+
+    from explorer import projection, workers
+
+    calls, done = [], threading.Event()
+
+    def fake_run(fn, *args, **kw):
+        calls.append((fn, args[0].shape))
+        done.set()
+
+    monkeypatch.setattr(workers, "run_stoppable", fake_run)
+    monkeypatch.setitem(projection._WARM, "started", False)
+    monkeypatch.setenv("EXPLORER_UMAP_WARMUP", "1")
+    assert projection.warm_umap() is True and done.wait(10)
+    assert calls == [(projection.umap_2d, (64, 4))]
+    assert projection.warm_umap() is False and len(calls) == 1  # once per process
+    monkeypatch.setitem(projection._WARM, "started", False)
+    monkeypatch.setenv("EXPLORER_UMAP_WARMUP", "0")
+    assert projection.warm_umap() is False  # turned off

@@ -30,3 +30,33 @@ def test_an_error_inside_the_call_comes_back_as_it_is():
     with pytest.raises(ValueError, match="invalid literal"):
         run_stoppable(int, "not a number")
     assert run_stoppable(int, "9") == 9
+
+
+def test_a_background_job_reports_progress_and_stops_on_cancel():
+    import threading
+
+    from explorer import background
+
+    gate = threading.Event()
+    seen = []
+
+    def work(update):
+        for i in range(1000):
+            update(i / 1000, f"step {i}")
+            seen.append(i)
+            if i == 3:
+                gate.set()
+            threading.Event().wait(0.01)
+
+    job = background.submit("test-job", "counting", work)
+    assert background.submit("test-job", "counting", work) is job  # one job per key
+    assert gate.wait(10) and job.running and job.fraction >= 0.003
+    assert background.cancel("test-job") is True
+    background.wait("test-job", timeout=10)
+    assert job.done and job.error is None and len(seen) < 100  # stopped at its next update
+    failed = background.submit("test-fail", "failing", lambda update: 1 / 0)
+    background.wait("test-fail", timeout=10)
+    assert failed.done and failed.error.startswith("ZeroDivisionError")
+    assert background.submit("test-job", "again", work) is not job  # a cancelled job is replaced by a new one
+    background.cancel("test-job")
+    background.wait("test-job", timeout=10)

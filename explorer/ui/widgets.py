@@ -83,6 +83,53 @@ def long_work(label: str, key: str, params=None):
     return update, slot.empty
 
 
+def in_background(label: str, key: str, work, params=None, every: float = 0.5) -> None:
+    """Work the page does not wait for (``explorer.background``): the run goes on and draws what it has,
+    while a progress bar with Cancel follows the job (a fragment, every ``every`` s) and reruns the page
+    when the job ends, so the page then finds the results where ``work`` stored them.
+
+    Call it when the results are missing. One job per ``key`` and ``params`` on the server: a second
+    session asking for the same work follows the same job. Cancel stops it at once (its worker process
+    is killed) and, as with ``long_work``, the page then says so instead of starting it again.
+    """
+    from explorer import background
+    from explorer.workers import kill_worker
+
+    if was_cancelled(label, key, params):
+        return
+    job_key = f"{key}:{params!r}"
+    job = background.get(job_key)
+    if job is not None and job.done and job.error:
+        left, right = st.columns([4, 1])
+        left.error(f"{label} failed: {job.error}")
+        right.button("Try again", key=f"retry_{key}", on_click=lambda: background.submit(job_key, label, work))
+        return
+    if job is None or job.done or job.cancelled:
+        job = background.submit(job_key, label, work)
+    following = st.session_state.setdefault("_background", {})
+    stale = following.get(key)
+    if stale is not None and stale != job_key:  # this session asked for other parameters before: that job is not wanted
+        background.cancel(stale)  # its next progress update raises; a fit in the worker is killed by run_stoppable
+    following[key] = job_key
+
+    def cancel():
+        background.cancel(job_key, kill_worker)
+        _cancelled().add((key, repr(params)))
+        st.session_state["_just_cancelled"] = label
+
+    @st.fragment(run_every=every)
+    def follow():
+        j = background.get(job_key)
+        if j is None or j.done or j.cancelled:
+            st.rerun()  # the whole page: it now reads the results (or shows the error)
+        left, right = st.columns([5, 1])
+        left.progress(min(max(j.fraction, 0.0), 1.0), text=f"{label}, in the background{': ' + j.text if j.text else ''} "
+                      f"({j.seconds():.0f} s; the page stays live) — {_eta(time.perf_counter() - j.seconds(), j.fraction)}")
+        right.button("Cancel", key=f"cancel_{key}", help="Stop this computation", on_click=cancel)
+
+    follow()
+
+
 def announce_cancel() -> None:
     """First thing in a run: say at once that the work the user just cancelled has stopped (the page's
     own note comes when the run reaches that part of the page)."""
