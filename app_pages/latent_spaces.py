@@ -80,7 +80,7 @@ titles = [("absA", f"absolute A: {A.name} · {layer_a}"), ("absB", f"absolute B:
           ("relA", f"relative A ({int(n_anchors)} anchors)"), ("relB", f"relative B ({int(n_anchors)} anchors)")]
 sprite_key, sprite = cached.hover_sprite(sel.dataset, sel.probe)
 scatter.linked_views(charts.view_payloads(df, [(k, f"{t} [{used[k]}]") for k, t in titles], "latent_views",
-                                          sprite_key, presenting()), sprite)
+                                          sprite_key, presenting()), sprite, columns=4 if presenting() else 2)
 download_csv(df, "latent_views")
 st.caption("Colour = class; large ringed points = anchors; hover a point for its input (ringed in all four views); drag "
            "a rectangle in any view to highlight the same samples in all four (rectangles in several views intersect; a "

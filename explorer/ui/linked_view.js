@@ -261,6 +261,15 @@ function legend(v, g) {
   el.append(hint);
 }
 
+// The views of a group side by side have headers of one height, so their canvases line up (a title or the
+// legend may wrap in one view and not in another).
+function alignHeaders(g) {
+  const views = [...g.views.values()];
+  for (const v of views) v.headbox.style.minHeight = "";
+  const tallest = Math.max(...views.map((v) => v.headbox.getBoundingClientRect().height));
+  for (const v of views) v.headbox.style.minHeight = tallest + "px";
+}
+
 function exportPng(g) {
   const views = [...g.views.values()].sort((a, b) => a.order - b.order);
   if (!views.length) return;
@@ -295,8 +304,8 @@ export default function (component) {
   if (!v) {
     const root = document.createElement("div");
     root.className = "lv";
-    root.innerHTML = `<div class="head"><span class="title"></span><button class="png" title="Save all the views of this figure as one PNG">PNG</button></div>
-      <div class="legend"></div><div class="stack"><canvas class="base"></canvas><canvas class="over"></canvas></div>
+    root.innerHTML = `<div class="headbox"><div class="head"><span class="title"></span><button class="png" title="Save all the views of this figure as one PNG">PNG</button></div>
+      <div class="legend"></div></div><div class="stack"><canvas class="base"></canvas><canvas class="over"></canvas></div>
       <div class="tip"></div>`;
     parentElement.append(root);
     v = {
@@ -306,6 +315,7 @@ export default function (component) {
       tip: root.querySelector(".tip"),
       legend: root.querySelector(".legend"),
       title: root.querySelector(".title"),
+      headbox: root.querySelector(".headbox"),
       png: root.querySelector(".png"),
     };
     parentElement.__linkedView = v;
@@ -365,6 +375,7 @@ export default function (component) {
         const gg = group(v.groupName);
         drawBase(v, gg);
         drawOverlay(v, gg);
+        alignHeaders(gg);
       }
     });
     v.resize.observe(v.root);
@@ -406,6 +417,7 @@ export default function (component) {
   }
   g.views.set(meta.key, v);
   legend(v, g);
+  alignHeaders(g);
   const t0 = performance.now();
   g.mask = computeMask(g);
   for (const u of g.views.values()) { drawBase(u, g); drawOverlay(u, g); }
