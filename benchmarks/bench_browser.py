@@ -210,7 +210,9 @@ def ten_k(browser, url: str, mode: str) -> None:
     page.context.close()
     page, wire, first = open_page(browser, q)
     views = page.locator(".lv canvas.over")
-    assert views.count() == 4, "the four views are not drawn"
+    if views.count() != 4:
+        page.screenshot(path="/tmp/bench_10k_failed.png")
+        raise SystemExit(f"the four views are not drawn (screenshot: /tmp/bench_10k_failed.png): {page.inner_text('body')[:2000]}")
     box = views.first.bounding_box()
     brush, hover = [], []
     for i in range(RUNS):

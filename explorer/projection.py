@@ -26,10 +26,9 @@ def pca_2d(X: torch.Tensor, basis_from: torch.Tensor | None = None) -> torch.Ten
 
 
 def umap_2d(X, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
-    import umap  # imported late: its numba compilation costs seconds on the first call
+    from explorer.umap_fit import fit
 
-    X = np.asarray(torch.as_tensor(X).float().cpu())
-    return umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(X) - 1), random_state=seed).fit_transform(X)
+    return fit(np.asarray(torch.as_tensor(X).float().cpu()), seed, n_neighbors)
 
 
 def project_2d(X, method: str = "pca", seed: int = 0, poll=None) -> tuple[np.ndarray, str]:
@@ -49,9 +48,10 @@ def project_2d(X, method: str = "pca", seed: int = 0, poll=None) -> tuple[np.nda
         method = "pca"
     if method == "umap":
         if poll is not None:
+            from explorer.umap_fit import fit
             from explorer.workers import run_stoppable
 
-            return run_stoppable(umap_2d, np.asarray(X.float().cpu()), seed, poll=poll), "umap"
+            return run_stoppable(fit, np.asarray(X.float().cpu()), seed, poll=poll), "umap"
         return umap_2d(X, seed), "umap"
     return pca_2d(X).cpu().numpy(), "pca"
 
@@ -63,20 +63,26 @@ def warm_umap() -> bool:
     """Compile UMAP in the worker process now, in the background, once per server process: its first fit
     costs ~20 s of numba compilation (measured: 19-22 s even with numba's disk cache, as most of UMAP's and
     pynndescent's functions are not cached), and afterwards a 300-point fit takes 0.4 s. Called when a page
-    that offers UMAP is first opened, so that choosing UMAP later is quick. ``EXPLORER_UMAP_WARMUP=0``
-    turns it off (the test suite does, to keep its timing). True if this call started it."""
+    that offers UMAP is first opened, so that choosing UMAP later is quick.
+
+    On by default where there are at least 4 cores (a laptop); with fewer, the compilation would take half
+    of a 2-core machine for 20 s while the page is in use, so it is off unless ``EXPLORER_UMAP_WARMUP=1``
+    (``0`` turns it off everywhere; the test suite does). True if this call started it."""
     import os
     import threading
 
-    if _WARM["started"] or os.environ.get("EXPLORER_UMAP_WARMUP", "1") == "0":
+    setting = os.environ.get("EXPLORER_UMAP_WARMUP", "")
+    wanted = setting == "1" or (setting != "0" and (os.cpu_count() or 1) >= 4)
+    if _WARM["started"] or not wanted:
         return False
     _WARM["started"] = True
 
     def warm():
+        from explorer.umap_fit import fit
         from explorer.workers import run_stoppable
 
         try:
-            run_stoppable(umap_2d, np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
+            run_stoppable(fit, np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
         except Exception:  # noqa: BLE001  a warm-up that fails (a Cancel killed the worker) costs only its time
             _WARM["started"] = False
 

@@ -168,8 +168,15 @@ def test_umap_is_warmed_once_per_process_in_the_worker(monkeypatch):
     monkeypatch.setitem(projection._WARM, "started", False)
     monkeypatch.setenv("EXPLORER_UMAP_WARMUP", "1")
     assert projection.warm_umap() is True and done.wait(10)
-    assert calls == [(projection.umap_2d, (64, 4))]
+    from explorer.umap_fit import fit
+
+    assert calls == [(fit, (64, 4))]  # the torch-free fit, in the worker
     assert projection.warm_umap() is False and len(calls) == 1  # once per process
     monkeypatch.setitem(projection._WARM, "started", False)
     monkeypatch.setenv("EXPLORER_UMAP_WARMUP", "0")
     assert projection.warm_umap() is False  # turned off
+    monkeypatch.delenv("EXPLORER_UMAP_WARMUP")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert projection.warm_umap() is False  # by default not on a 2-core machine
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert projection.warm_umap() is True  # but on a laptop's 8
