@@ -34,6 +34,20 @@ def _no_main(get_preparation_data):
     return prepare
 
 
+def _watch_parent(parent: int) -> None:
+    """In the worker: exit as soon as the server that started it is gone (killed, or stopped while a fit
+    ran), instead of computing on as an orphan. Measured before this: orphaned workers of stopped servers
+    kept 5-11% of a core each for over ten minutes."""
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent watch").start()
+
+
 def _pool() -> ProcessPoolExecutor:
     global _POOL
     with _LOCK:
@@ -46,7 +60,8 @@ def _pool() -> ProcessPoolExecutor:
                 spawn.get_preparation_data = _no_main(spawn.get_preparation_data)
             # numba's cache of compiled functions survives restarts when it has a folder of its own
             os.environ.setdefault("NUMBA_CACHE_DIR", str(default_cache_dir() / "numba"))
-            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
+                                        initializer=_watch_parent, initargs=(os.getpid(),))
             _POOL.submit(int)  # starts the worker process now, without waiting for it to be ready
         return _POOL
 

@@ -60,3 +60,33 @@ def test_a_background_job_reports_progress_and_stops_on_cancel():
     assert background.submit("test-job", "again", work) is not job  # a cancelled job is replaced by a new one
     background.cancel("test-job")
     background.wait("test-job", timeout=10)
+
+
+def test_the_worker_exits_when_its_server_dies(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    # a "server" that starts the worker, reports its pid, then dies without any cleanup
+    code = (
+        "import os, explorer.workers as w\n"
+        "w.run_stoppable(abs, -1)\n"
+        "print(next(iter(w._POOL._processes)), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parent.parent)})
+    pid = int(out.stdout.split()[0])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        status = open(f"/proc/{pid}/status").read() if os.path.exists(f"/proc/{pid}/status") else ""
+        if "zombie" in status:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the worker {pid} outlived its server")
