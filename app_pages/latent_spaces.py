@@ -101,11 +101,18 @@ left.caption(f"Protocol: for each sample i, rank the samples of B by cosine to A
 show_chart(charts.agreement_bars(table), table, "agreement", right)
 
 counts = [n for n in (1, 2, 5, 10, 20, 50, 100, 200, 300, 500) if n <= len(probe)]
-with friendly_errors("Anchor sweep failed"), st.spinner("Sweeping the number of anchors…"):
-    sweep = analyses.anchor_sweep(A, layer_a, B, layer_b, probe, counts, strategy, similarity, bool(center), k, sel.device,
-                                  cached.STORE, features)
-show_chart(charts.anchor_sweep_chart(sweep), sweep, "agreement_vs_anchors")
-st.caption("A → B agreement against the number of anchors; dashed = the absolute baseline.")
+sweep_args = (A, layer_a, B, layer_b, probe, counts, strategy, similarity, bool(center), k)
+sweep = analyses.cached_anchor_sweep(*sweep_args, cached.STORE)
+if sweep is None and len(probe) > 2000:  # seconds at this size (12 s at 10,000): the page does not wait for it
+    in_background("Sweeping the number of anchors", "sweep", lambda update: analyses.anchor_sweep(
+        *sweep_args, sel.device, cached.STORE, features, progress=update),
+        (A.key, layer_a, B.key, layer_b, sel.dataset, sel.probe, strategy, similarity, bool(center), k))
+elif sweep is None:
+    with friendly_errors("Anchor sweep failed"), st.spinner("Sweeping the number of anchors…"):
+        sweep = analyses.anchor_sweep(*sweep_args, sel.device, cached.STORE, features)
+if sweep is not None:
+    show_chart(charts.anchor_sweep_chart(sweep), sweep, "agreement_vs_anchors")
+    st.caption("A → B agreement against the number of anchors; dashed = the absolute baseline.")
 
 with st.expander("Invariance check: move A's latent space and compare"):
     with friendly_errors("Invariance check failed"):

@@ -141,17 +141,31 @@ def cached_view_2d(src: Source, layer: str, probe: Probe, method: str, relative:
     return peek(store, "view2d-2", _view_parts(src, layer, probe, method, relative))
 
 
+def _sweep_parts(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe, counts, strategy: str, similarity: str,
+                 center: bool, k: int) -> dict:
+    return {"a": a.key, "b": b.key, "la": layer_a, "lb": layer_b, **probe.key, "counts": list(counts), "strategy": strategy,
+            "similarity": similarity, "center": bool(center), "k": int(k)}
+
+
 def anchor_sweep(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe, counts: list[int], strategy: str,
-                 similarity: str, center: bool, k: int, device: str = "cpu", store=None, features=None) -> pd.DataFrame:
-    """A -> B agreement against the number of anchors (``explorer.retrieval.anchor_sweep``)."""
+                 similarity: str, center: bool, k: int, device: str = "cpu", store=None, features=None, progress=None) -> pd.DataFrame:
+    """A -> B agreement against the number of anchors (``explorer.retrieval.anchor_sweep``); ``progress(fraction,
+    text)`` after each count (where long work can stop)."""
     from explorer.retrieval import anchor_sweep as compute
 
-    acts_a, acts_b = activations(a, probe, device, store), activations(b, probe, device, store)
-    ZA, ZB = tensor(acts_a[layer_a], device), tensor(acts_b[layer_b], device)
-    X = probe.x.flatten(1) if probe.x is not None else (features if features is not None else ZA)
-    parts = {"a": a.key, "b": b.key, "la": layer_a, "lb": layer_b, **probe.key, "counts": list(counts), "strategy": strategy,
-             "similarity": similarity, "center": bool(center), "k": int(k)}
-    return _frame(store, "anchor_sweep-2", parts, lambda: compute(ZA, ZB, X, counts, strategy, probe.y, similarity, center, k))
+    def run():
+        acts_a, acts_b = activations(a, probe, device, store), activations(b, probe, device, store)
+        ZA, ZB = tensor(acts_a[layer_a], device), tensor(acts_b[layer_b], device)
+        X = probe.x.flatten(1) if probe.x is not None else (features if features is not None else ZA)
+        return compute(ZA, ZB, X, counts, strategy, probe.y, similarity, center, k, progress=progress)
+
+    return _frame(store, "anchor_sweep-2", _sweep_parts(a, layer_a, b, layer_b, probe, counts, strategy, similarity, center, k), run)
+
+
+def cached_anchor_sweep(a: Source, layer_a: str, b: Source, layer_b: str, probe: Probe, counts, strategy: str, similarity: str,
+                        center: bool, k: int, store) -> pd.DataFrame | None:
+    """The sweep ``anchor_sweep`` would give, if it is cached; None otherwise."""
+    return _peek_frame(store, "anchor_sweep-2", _sweep_parts(a, layer_a, b, layer_b, probe, counts, strategy, similarity, center, k))
 
 
 # ------------------------------------------------------------------ analyses of networks (checkpoints of our zoo)

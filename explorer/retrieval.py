@@ -124,8 +124,10 @@ def agreement(ZA, ZB, anchor_idx, similarity: str = "cosine", center: bool = Fal
     return df
 
 
-def anchor_sweep(ZA, ZB, X_select, counts, strategy="random", labels=None, similarity="cosine", center=False, k=10, seed=0):
-    """Relative agreement (A → B) against the number of anchors, plus the absolute baseline."""
+def anchor_sweep(ZA, ZB, X_select, counts, strategy="random", labels=None, similarity="cosine", center=False, k=10, seed=0,
+                 progress=None):
+    """Relative agreement (A → B) against the number of anchors, plus the absolute baseline; ``progress(fraction,
+    text)`` before each count."""
     import pandas as pd
 
     from explorer.relative import relative_projection, select_anchors
@@ -134,7 +136,9 @@ def anchor_sweep(ZA, ZB, X_select, counts, strategy="random", labels=None, simil
     rows = []
     a, b, _ = pad_to_same_width(ZA, ZB.to(ZA.device))
     base = retrieval_metrics(a, b, k)
-    for n in counts:
+    for i, n in enumerate(counts):
+        if progress is not None:
+            progress(i / len(counts), f"{n} anchors")
         idx = select_anchors(X_select, int(n), strategy, labels, seed).to(ZA.device)
         m = retrieval_metrics(relative_projection(ZA, ZA[idx], similarity, center), relative_projection(ZB, ZB[idx.to(ZB.device)], similarity, center), k)
         rows.extend({"anchors": int(n), "metric": key, "value": v, "space": "relative"} for key, v in m.items())
