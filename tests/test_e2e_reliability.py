@@ -354,3 +354,40 @@ def test_slow_steps_say_what_they_are_doing(app, browser):
     assert page.evaluate("() => [...window.__seen].sort()") == [
         "Computing the activations of mnist-cnn_clf-s0 on 4000", "Intrinsic dimension and overlaps per layer"]
     page.context.close()
+
+
+def test_ten_thousand_points_draw_and_brush_in_all_four_views(app, browser):
+    """The whole MNIST test set in the four linked views: drawn, hover shows a digit, and a rectangle in one
+    view highlights the same samples (by id) in all four."""
+    url, tmp = app
+    page = _new_page(browser)
+    _open(page, f"{url}/latent_spaces?dataset=mnist&probe=10000&ls_view=pca&ls_anchors=100", "Do A and B agree?")
+    views = page.locator(".lv")
+    views.nth(3).wait_for(timeout=60_000)
+    assert views.count() == 4 and all(views.nth(i).get_attribute("data-n") == "10000" for i in range(4))
+    assert all(views.nth(i).get_attribute("data-highlighted") == "10000" for i in range(4))
+    target = page.locator(".lv canvas.over").nth(2)  # a rectangle in relative A
+    target.scroll_into_view_if_needed()
+    page.wait_for_timeout(200)
+    box = target.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7, steps=4)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    marks = [(views.nth(i).get_attribute("data-highlighted"), views.nth(i).get_attribute("data-highlight-sum")) for i in range(4)]
+    assert len(set(marks)) == 1 and 0 < int(marks[0][0]) < 10000, marks
+    stats = page.evaluate("() => window.__explorerLinked.latent_views.stats")
+    assert stats["brush_ms"] > 0 and stats["draw_ms"] > 0  # the page times itself (benchmarks/bench_browser.py reads these)
+    # hover: a tooltip with the sample's image drawn from the sprite sheet
+    page.mouse.click(box["x"] + 2, box["y"] + 2)
+    tip = page.locator(".lv .tip").nth(2)
+    for k in range(40):
+        page.mouse.move(box["x"] + box["width"] * (0.35 + 0.01 * k), box["y"] + box["height"] * 0.5)
+        page.wait_for_timeout(30)
+        if tip.is_visible():
+            break
+    assert tip.is_visible() and tip.locator("canvas").count() == 1 and "id " in tip.inner_text()
+    page.screenshot(path=str(tmp / "ten_thousand.png"), full_page=True)
+    assert_clean(page)
+    page.context.close()
