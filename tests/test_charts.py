@@ -145,3 +145,17 @@ def test_zoo_table_has_no_none_cells():
     assert "None" not in t.astype(str).to_numpy().ravel().tolist() and "nan" not in t.astype(str).to_numpy().ravel().tolist()
     ae = t[t["model"] == "digits-mlp_ae-l16-s0"].iloc[0]
     assert ae["test"].startswith("MSE ") and ae["latent"] == "16" and ae["anchors"] == "—"
+
+
+def test_the_svg_button_renders_a_chart_with_its_data_inline():
+    from explorer.ui.widgets import _spec, chart_svg
+
+    sw = pd.DataFrame({"anchors": [1, 10, 300] * 2, "metric": "mrr", "space": ["relative"] * 3 + ["absolute"] * 3,
+                       "value": [0.1, 0.5, 0.9, 0.0, 0.0, 0.0]})
+    chart = charts.anchor_sweep_chart(sw)
+    for presenting in (False, True):
+        svg = chart_svg(chart, presenting, True)
+        assert svg.startswith("<svg") and "number of anchors" in svg
+    # what the page sends is built once per chart object and mode, its data as Arrow bytes
+    assert _spec(chart, False, True) is _spec(chart, False, True)
+    assert all(isinstance(v, bytes) for v in _spec(chart, False, True)["datasets"].values())

@@ -206,11 +206,29 @@ def _for_screen(chart):
     )
 
 
-_SPEC_LOCK = threading.Lock()
+try:  # Altair's data transformer and theme are global: hold the lock Streamlit holds while it converts a chart
+    from streamlit.elements.vega_charts import _altair_globals_lock as _SPEC_LOCK
+except ImportError:
+    _SPEC_LOCK = threading.Lock()
+
+
+def _shown(chart, presenting_: bool, single: bool):
+    """The chart as the page shows it: in presentation mode with larger fonts (and a single chart taller)."""
+    return _for_screen(chart.properties(height=380) if single else chart) if presenting_ else chart
+
+
+def chart_svg(chart, presenting_: bool = False, single: bool = False) -> str:
+    """The chart as SVG (vl-convert), its data inline: what the SVG button downloads."""
+    import altair as alt
+    import vl_convert
+
+    with _SPEC_LOCK, alt.theme.enable("none"), alt.data_transformers.enable("default", max_rows=None):
+        spec = _shown(chart, presenting_, single).to_dict(validate=False)
+    return vl_convert.vegalite_to_svg(spec)
 
 
 def _spec(chart, presenting_: bool, single: bool = False) -> dict:
-    """The chart's Vega-Lite spec with its data inline, built once per chart object and mode.
+    """The chart's Vega-Lite spec as Streamlit sends it (its data as Arrow), built once per chart object and mode.
 
     ``charts.reused`` hands a rerun the same chart object for the same data, so a cached change sends the
     spec it sent before without converting the chart again: st.altair_chart converts every chart on every
@@ -222,9 +240,7 @@ def _spec(chart, presenting_: bool, single: bool = False) -> dict:
     memo = chart.__dict__.setdefault("_explorer_specs", {})
     mode = (presenting_, single)
     if mode not in memo:
-        shown = chart
-        if presenting_:
-            shown = _for_screen(chart.properties(height=380) if single else chart)  # room for the larger axis titles
+        shown = _shown(chart, presenting_, single)
         object.__setattr__(shown, "to_dict", functools.partial(type(shown).to_dict, shown, validate=False))
         try:  # Streamlit's own conversion (its data already as Arrow bytes, which it then sends as they are)
             from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as convert
@@ -252,12 +268,8 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     if name:
         left, right, _ = c.columns([1, 1, 4])
 
-        def svg():
-            import vl_convert
-
-            return vl_convert.vegalite_to_svg(_spec(chart, presenting(), single))
-
-        left.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=f"svg_{name}",
+        mode = presenting()
+        left.download_button("SVG", lambda: chart_svg(chart, mode, single), file_name=f"{name}.svg", mime="image/svg+xml", key=f"svg_{name}",
                              help="The chart as SVG (PNG: the download icon above the chart)")
         if df is not None:
             download_csv(df, name, right)
