@@ -100,6 +100,26 @@ def open_page(browser, url: str, views: int = 0, context=None) -> tuple[object, 
     return page, wire, took
 
 
+def first_visits(browser, url: str, views: int = 0, repeat: int = 3) -> tuple[float, float]:
+    """Medians over ``repeat`` of the time to idle in a new browser (its cache empty) and in a new tab of a
+    browser that has shown the page (its cache warm); each a new session."""
+    fresh, tabs = [], []
+    for _ in range(repeat):
+        page, _, t = open_page(browser, url, views)
+        fresh.append(t)
+        tab, _, t = open_page(browser, url, views, page.context)
+        tabs.append(t)
+        page.context.close()
+    return statistics.median(fresh), statistics.median(tabs)
+
+
+def baseline(browser) -> None:
+    """The same first visits of an empty Streamlit page: what the frontend itself costs this machine."""
+    with streamlit_server(script=str(ROOT / "benchmarks" / "empty_app.py")) as url:
+        fresh, tab = first_visits(browser, url)
+    print(f"{'empty Streamlit page':24s} first visit: new browser {fresh:5.2f} s, new tab {tab:5.2f} s (Streamlit's own cost)", flush=True)
+
+
 def choose(page, label: str, option: str):
     """The click that changes a widget, with what must come before it (opening a dropdown) done untimed:
     the time is from the click on the new value, as a person makes it."""
@@ -189,6 +209,7 @@ def main() -> None:
     try:
         with streamlit_server(env) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            baseline(browser)
             for name, path, (label, v1, v2) in PAGES:
                 if args.only and args.only.lower() not in name.lower():
                     continue
@@ -197,9 +218,8 @@ def main() -> None:
                 page, wire, cold = open_page(browser, f"{url}/{path}", views)
                 change(page, wire, choose(page, label, v1))
                 change(page, wire, choose(page, label, v2))
-                page, wire, first = open_page(browser, f"{url}/{path}", views)  # a new browser: its cache empty
-                tab, _, in_tab = open_page(browser, f"{url}/{path}", views, page.context)  # a new tab, the cache warm
-                tab.close()
+                first, in_tab = first_visits(browser, f"{url}/{path}", views)
+                page, wire, _ = open_page(browser, f"{url}/{path}", views)
                 took, sent, server = [], [], []
                 for i in range(RUNS):
                     t, b = change(page, wire, choose(page, label, v1 if i % 2 == 0 else v2))
@@ -232,7 +252,8 @@ def ten_k(browser, url: str, mode: str) -> None:
     q = f"{url}/latent_spaces?dataset=mnist&probe=10000&ls_view=pca"
     page, wire, cold = open_page(browser, q, views=4)
     page.context.close()
-    page, wire, first = open_page(browser, q, views=4)
+    first, in_tab = first_visits(browser, q, views=4)
+    page, wire, _ = open_page(browser, q, views=4)
     views = page.locator(".lv canvas.over")
     if views.count() != 4:
         page.screenshot(path="/tmp/bench_10k_failed.png")
@@ -263,7 +284,7 @@ def ten_k(browser, url: str, mode: str) -> None:
     settle(second, w2, 0, t0, views=4)
     rss = rss_mb(pid) if pid else float("nan")
     t, sent = change(page, wire, choose(page, "Similarity", "euclidean"))
-    print(f"Latent spaces 10,000 pts  cold {cold:5.2f} s · first draw (warm) {first:5.2f} s · brush → frame median "
+    print(f"Latent spaces 10,000 pts  cold {cold:5.2f} s · first draw (warm): new browser {first:5.2f} s, new tab {in_tab:5.2f} s · brush → frame median "
           f"{statistics.median(brush):.1f} ms (worst {max(brush):.1f}) · hover → frame median {statistics.median(hover):.2f} ms · "
           f"similarity change (new value) {t:.2f} s, {sent / 1e3:.0f} kB · server RSS with 2 sessions {rss:.0f} MB [{mode}]",
           flush=True)
