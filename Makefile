@@ -42,6 +42,8 @@ bench: install
 	$(PY) benchmarks/bench_similarity.py
 	$(PY) benchmarks/bench_app.py
 	$(PY) benchmarks/bench_sources.py
+	$(PY) benchmarks/bench_browser.py
+	$(PY) benchmarks/bench_browser.py --busy
 	$(PY) benchmarks/bench_cancel.py
 
 # Benchmark peers (DADApy pins numpy<2 and builds from source): their own venv, never the app's.

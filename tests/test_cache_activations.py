@@ -113,3 +113,19 @@ def test_probe_activations_are_cached_by_content(tmp_path):
     assert list(first) == list(second) == ["input", "encoder.relu1", "encoder.relu2", "encoder.latent", "decoder.relu1", "decoder.relu2"]
     assert all(np.array_equal(first[k], second[k]) for k in first)
     assert second["encoder.latent"].shape == (100, 2)
+
+
+def test_the_memory_layer_keeps_to_its_byte_budget(monkeypatch, cache_dir):
+    import numpy as np
+
+    from explorer.ui import cached
+
+    cached._MEMORY.clear()
+    monkeypatch.setenv("EXPLORER_MEMORY_MB", "1")  # 1 MiB: room for two 400 kB entries, not three
+    for i in range(3):
+        cached.memo("budget-test", {"i": i}, lambda i=i: {"a": np.full(100_000, i, dtype=np.float32)})
+    kept = [k for k in cached._MEMORY if k in cached._MEMORY_SIZES]
+    assert len(cached._MEMORY) == 2 and len(kept) == 2  # the oldest went out of memory
+    # and comes back from the disk cache, equal
+    again = cached.memo("budget-test", {"i": 0}, lambda: (_ for _ in ()).throw(AssertionError("recomputed")))
+    assert float(again["a"][0]) == 0.0

@@ -391,3 +391,42 @@ def test_ten_thousand_points_draw_and_brush_in_all_four_views(app, browser):
     page.screenshot(path=str(tmp / "ten_thousand.png"), full_page=True)
     assert_clean(page)
     page.context.close()
+
+
+def test_default_views_of_stitching_and_interpolation_read_well(app, browser):
+    """No red box on the default Interpolation view (its weight tab shows a pair it can interpolate), and the
+    two zero-shot grids share one colour scale (their legends read the same)."""
+    url, tmp = app
+    page = _new_page(browser)
+    _open(page, f"{url}/interpolation", "Latent interpolation")
+    page.get_by_role("tab", name="Weight interpolation and mode connectivity").click()
+    page.get_by_text("this tab shows").first.wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    assert page.get_by_role("button", name="Make them A and B").is_visible()
+    # the specs the browser received (Streamlit's messages on the websocket), read as the frontend reads them
+    import json
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    specs = []
+
+    def frame(payload):
+        try:
+            msg = ForwardMsg.FromString(payload if isinstance(payload, bytes) else payload.encode())
+        except Exception:  # noqa: BLE001  not one of Streamlit's messages
+            return
+        if msg.WhichOneof("type") == "delta" and msg.delta.new_element.WhichOneof("type") == "vega_lite_chart":
+            specs.append(json.loads(msg.delta.new_element.vega_lite_chart.spec))
+
+    page.on("websocket", lambda ws: ws.on("framereceived", frame))
+    page.goto(f"{url}/stitching")  # a new connection, listened to from its first message
+    page.get_by_text("Zero-shot stitching").first.wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    grids = [sp for sp in specs if sp.get("title") in ("relative: test mse", "absolute: test mse")]
+    assert len(grids) == 2, [sp.get("title") for sp in specs]
+    domains = [g["layer"][0]["encoding"]["color"]["scale"]["domain"] for g in grids]
+    assert domains[0] == domains[1] and domains[0][0] == 0.0 and domains[0][1] > 0.1  # absolute MSE sets the top
+    page.screenshot(path=str(tmp / "stitching.png"), full_page=True)
+    assert_clean(page)
+    page.context.close()

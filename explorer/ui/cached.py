@@ -90,9 +90,23 @@ def as_tensor(a: np.ndarray, device: str, flat: bool = True) -> torch.Tensor:
 
 # Memory layer of ``memo``: a bounded LRU shared by all sessions. Not st.cache_data, because a
 # computation may draw a progress bar, which st.cache_data would try to replay on every hit.
+# Bounded in entries and in bytes (``EXPLORER_MEMORY_MB``, default 400): what falls out is read back
+# from the disk cache in milliseconds, while the server's memory stays flat however many models,
+# probes and sessions it has seen (the browser benchmark measures it with two 10,000-point sessions).
 _MEMORY: OrderedDict[str, dict] = OrderedDict()
 _MEMORY_LOCK = threading.Lock()
 _MEMORY_ENTRIES = 256
+_MEMORY_SIZES: dict[str, int] = {}
+
+
+def _memory_budget() -> int:
+    import os
+
+    return int(float(os.environ.get("EXPLORER_MEMORY_MB", "400")) * 2**20)
+
+
+def _nbytes(value) -> int:
+    return sum(getattr(v, "nbytes", 0) for v in value.values()) if isinstance(value, dict) else 0
 
 
 def _memo(key: str, compute) -> dict[str, np.ndarray]:
@@ -101,10 +115,15 @@ def _memo(key: str, compute) -> dict[str, np.ndarray]:
             _MEMORY.move_to_end(key)
             return _MEMORY[key]
     value = disk_cache().memoize_key(key, compute)
+    size = _nbytes(value)
     with _MEMORY_LOCK:
         _MEMORY[key] = value
-        while len(_MEMORY) > _MEMORY_ENTRIES:
-            _MEMORY.popitem(last=False)
+        _MEMORY_SIZES[key] = size
+        budget = _memory_budget()
+        used = sum(_MEMORY_SIZES.get(k, 0) for k in _MEMORY)
+        while len(_MEMORY) > 1 and (len(_MEMORY) > _MEMORY_ENTRIES or used > budget):
+            old, _ = _MEMORY.popitem(last=False)
+            used -= _MEMORY_SIZES.pop(old, 0)
     return value
 
 

@@ -108,6 +108,7 @@ function layout(v) {
     v.py[i] = h - (oy + (v.y[i] - y0) * s); // y up
   }
   v.toData = (px, py) => [x0 + (px - ox) / s, y0 + (h - py - oy) / s];
+  v.fromData = (x, y) => [ox + (x - x0) * s, h - (oy + (y - y0) * s)];
   if (v.brush) v.inside = insideMask(v, v.brush);
 }
 
@@ -407,14 +408,7 @@ export default function (component) {
   v.root.dataset.view = meta.key;
   v.root.dataset.n = String(v.n);
   if (fresh) { v.brush = null; v.inside = null; }
-  v.fromData = (x, y) => [0, 0];
   layout(v);
-  // inverse of toData, for the rectangle
-  {
-    const a = v.toData(0, 0), b = v.toData(1, 1);
-    const sx = 1 / (b[0] - a[0]), sy = 1 / (b[1] - a[1]);
-    v.fromData = (x, y) => [(x - a[0]) * sx, (y - a[1]) * sy];
-  }
   g.views.set(meta.key, v);
   legend(v, g);
   alignHeaders(g);
