@@ -188,8 +188,8 @@ PAGES = [
         ("slider", "Frame", 3, "3"),
     ]),
     ("stitching?st_group=rel_ae+%28latent+16%29+vs+mlp_ae", "Zero-shot stitching", [
-        ("select", "Encoder", "digits-rel_ae-l16-s2", "digits-rel_ae-l16-s2"),
-        ("select", "Decoder", "digits-rel_ae-l16-s0", "digits-rel_ae-l16-s0"),
+        ("select", "Encoder", "s2", "s2"),  # the models by what differs between them (their seeds)
+        ("select", "Decoder", "s0", "s0"),
         ("slider", "Images", 3, "13"),
     ]),
     ("", "Train a new model", [
