@@ -72,7 +72,8 @@ with zero_tab:
             n_img = bound(c[2].slider, "Images", "st_nimg", 10, min_value=4, max_value=16)
             x = probe.x[:n_img]
             # the absolute twins in the same positions (the same seeds): stitched with no relative space in between
-            twin = dict(zip(rel_names, abs_names)) if len(abs_names) == len(rel_names) else {}
+            seeds = {by_name[a].seed: a for a in abs_names}
+            twin = {r: seeds[by_name[r].seed] for r in rel_names if by_name[r].seed in seeds}
             rows = [("input", x)]
             with friendly_errors("Reconstruction failed"):
                 rows.append((f"relative: decoder {dec} on its own", stitched_outputs(loaded[dec], loaded[dec], x)))

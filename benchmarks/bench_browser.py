@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, drag, streamlit_server  # noqa: E402
 
 RUNS = 5
 VIEWPORT = {"width": 1500, "height": 1100}
@@ -262,10 +262,7 @@ def ten_k(browser, url: str, mode: str) -> None:
     brush, hover = [], []
     for i in range(RUNS):
         f = 0.15 + 0.05 * i
-        page.mouse.move(box["x"] + box["width"] * f, box["y"] + box["height"] * f)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * (f + 0.3), box["y"] + box["height"] * (f + 0.35), steps=4)
-        page.mouse.up()
+        drag(page, views.first, (f, f), (f + 0.3, f + 0.35), steps=4)
         page.wait_for_timeout(200)
         brush.append(page.evaluate("() => window.__explorerLinked.latent_views.stats.brush_ms"))
         page.mouse.click(box["x"] + 3, box["y"] + 3)  # clears it

@@ -123,3 +123,14 @@ def assert_clean(page) -> None:
     others = [e for e in page.console_errors if not e.startswith("Failed to load resource")]
     assert not others, others
     assert len(failed_loads) <= len(page.bad_responses), page.console_errors
+
+
+def drag(page, target, start: tuple[float, float], end: tuple[float, float], steps: int = 5) -> dict:
+    """Drag a rectangle over ``target`` (a locator) from ``start`` to ``end``, as fractions of its box; the box."""
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1], steps=steps)
+    page.mouse.up()
+    return box

@@ -2,7 +2,7 @@
 
 
 
-from tests.browser import BROWSER_MARKS, assert_clean, browser_page, pick, streamlit_server, wait_idle
+from tests.browser import BROWSER_MARKS, assert_clean, browser_page, drag, pick, streamlit_server, wait_idle
 
 pytestmark = BROWSER_MARKS
 
@@ -42,11 +42,7 @@ def test_latent_spaces_deep_link_and_brushing(tmp_path):
         assert views.count() == 4
         n = int(views.first.get_attribute("data-n"))
         assert n == 300 and all(views.nth(i).get_attribute("data-highlighted") == str(n) for i in range(4))
-        box = page.locator(".lv canvas.over").first.bounding_box()
-        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.65, steps=5)
-        page.mouse.up()
+        box = drag(page, page.locator(".lv canvas.over").first, (0.2, 0.2), (0.6, 0.65))
         page.wait_for_timeout(500)
         # the rectangle in the first view highlights the same samples (by id) in all four, and not all of them
         marks = [(views.nth(i).get_attribute("data-highlighted"), views.nth(i).get_attribute("data-highlight-sum")) for i in range(4)]

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, assert_clean, served_app, wait_idle
+from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, assert_clean, drag, served_app, wait_idle
 
 pytestmark = BROWSER_MARKS
 
@@ -366,14 +366,7 @@ def test_ten_thousand_points_draw_and_brush_in_all_four_views(app, browser):
     views.nth(3).wait_for(timeout=60_000)
     assert views.count() == 4 and all(views.nth(i).get_attribute("data-n") == "10000" for i in range(4))
     assert all(views.nth(i).get_attribute("data-highlighted") == "10000" for i in range(4))
-    target = page.locator(".lv canvas.over").nth(2)  # a rectangle in relative A
-    target.scroll_into_view_if_needed()
-    page.wait_for_timeout(200)
-    box = target.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7, steps=4)
-    page.mouse.up()
+    box = drag(page, page.locator(".lv canvas.over").nth(2), (0.3, 0.3), (0.6, 0.7))  # a rectangle in relative A
     page.wait_for_timeout(300)
     marks = [(views.nth(i).get_attribute("data-highlighted"), views.nth(i).get_attribute("data-highlight-sum")) for i in range(4)]
     assert len(set(marks)) == 1 and 0 < int(marks[0][0]) < 10000, marks
