@@ -134,7 +134,13 @@ def choose(page, label: str, option: str):
         except Exception:  # noqa: BLE001  a menu that did not open on the click (at the bottom of the page)
             box.press("ArrowDown")
     target.wait_for()
-    return target.click
+
+    def click():
+        try:
+            target.click(timeout=5000)
+        except Exception:  # noqa: BLE001  the menu re-rendered under the pointer (a run had just ended): once more
+            choose(page, label, option)()
+    return click
 
 
 def change(page, wire: Wire, act) -> tuple[float, int]:
