@@ -52,9 +52,12 @@ with friendly_errors("Cannot compare these representations"):
     rel = {"anchors": idx.numpy(), "similarity": similarity, "center": bool(center)}
     spaces = {"absA": (ZA, A, layer_a, None), "absB": (ZB, B, layer_b, None), "relA": (RA, A, layer_a, rel), "relB": (RB, B, layer_b, rel)}
     warm_umap()  # compiles UMAP in the worker now, in the background, so that choosing it later is quick
-    xy = {k: analyses.cached_view_2d(src, layer, probe, view, r, cached.STORE) for k, (Z, src, layer, r) in spaces.items()}
-    if view == "umap" and any(v is None for v in xy.values()):
-        # seconds per view, in a worker process: the page does not wait; PCA is drawn until UMAP is there
+    if view != "umap":
+        xy = {k: analyses.view_2d(Z, src, layer, probe, view, r, cached.STORE) for k, (Z, src, layer, r) in spaces.items()}
+    else:
+        xy = {k: analyses.cached_view_2d(src, layer, probe, "umap", r, cached.STORE) for k, (Z, src, layer, r) in spaces.items()}
+    if any(v is None for v in xy.values()):
+        # UMAP takes seconds per view, in a worker process: the page does not wait; PCA is drawn until UMAP is there
 
         def umap_views(update):  # all four or none are cached: a Cancel leaves nothing behind
             done = [analyses.view_2d(Z, src, layer, probe, "umap", r, None, poll=lambda i=i: update(i / 4, f"view {i + 1} of 4"))
@@ -65,9 +68,6 @@ with friendly_errors("Cannot compare these representations"):
         in_background("UMAP of the four views (the first fit on a machine compiles for ~20 s)", "umap", umap_views,
                       (A.key, B.key, layer_a, layer_b, sel.dataset, sel.probe, int(n_anchors), strategy, similarity, bool(center)))
         xy = {k: analyses.view_2d(Z, src, layer, probe, "pca", r, cached.STORE) for k, (Z, src, layer, r) in spaces.items()}
-    else:
-        xy = {k: v if v is not None else analyses.view_2d(Z, src, layer, probe, view, r, cached.STORE)
-              for (k, v), (Z, src, layer, r) in zip(xy.items(), spaces.values())}
 
 # the four views (PCA in place of a UMAP that is not ready, or was cancelled)
 df = pd.DataFrame({"id": probe.indices, "class": probe_classes(probe), "anchor": np.isin(np.arange(len(probe)), idx.numpy())})

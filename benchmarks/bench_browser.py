@@ -215,7 +215,6 @@ def main() -> None:
     env = {"EXPLORER_CACHE_DIR": str(tmp / "cache"), "EXPLORER_MODELS_DIR": str(tmp / "models")}
     hog = busy_core() if args.busy else None
     mode = "one core busy" if args.busy else "quiet"
-    rows = []
     try:
         with streamlit_server(env) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -238,14 +237,13 @@ def main() -> None:
                     server.append(wire.server_s)
                 page.context.close()
                 # the page opened from the sidebar of another page, in the same tab (how a talk moves between pages)
-                link = next(t for p_, t in TITLES.items() if p_ == path)
+                link = TITLES[path]
                 home, hw, _ = open_page(browser, f"{url}/{'similarity' if path == '' else ''}", 0)
                 runs = hw.finished
                 t0 = time.perf_counter()
                 home.get_by_role("link", name=link, exact=True).click()
                 via = settle(home, hw, runs, t0, views=views)
                 home.context.close()
-                rows.append((name, cold, first, in_tab, via, statistics.median(took), max(took), statistics.median(sent)))
                 print(f"{name:24s} cold {cold:5.2f} s · first visit: new browser {first:5.2f} s, new tab {in_tab:5.2f} s, "
                       f"from the sidebar {via:5.2f} s · cached change median "
                       f"{statistics.median(took):5.2f} s (worst {max(took):.2f}; until the script ends "

@@ -91,7 +91,7 @@ def cancel(key: str, stop=None) -> bool:
 
 
 def wait(key: str, timeout: float | None = None) -> Job | None:
-    """Block until the job of ``key`` ends (for the CLI and tests); the job, or None if there is none."""
+    """Block until the job of ``key`` ends (for tests); the job, or None if there is none."""
     t0 = time.perf_counter()
     while True:
         job = get(key)
@@ -103,7 +103,7 @@ def wait(key: str, timeout: float | None = None) -> Job | None:
 
 
 def wait_all(timeout: float | None = None) -> list[Job]:
-    """Block until every job has ended (for the CLI and tests); the jobs."""
+    """Block until every job has ended (for tests); the jobs."""
     with _LOCK:
         keys = list(_JOBS)
     return [j for j in (wait(k, timeout) for k in keys) if j is not None]

@@ -388,7 +388,7 @@ def test_ten_thousand_points_draw_and_brush_in_all_four_views(app, browser):
 
 def test_default_views_of_stitching_and_interpolation_read_well(app, browser):
     """No red box on the default Interpolation view (its weight tab shows a pair it can interpolate), and the
-    two zero-shot grids share one colour scale (their legends read the same)."""
+    two zero-shot grids share one colour scale (the same domain in the specs the browser received)."""
     url, tmp = app
     page = _new_page(browser)
     _open(page, f"{url}/interpolation", "Latent interpolation")

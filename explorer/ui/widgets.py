@@ -124,7 +124,7 @@ def in_background(label: str, key: str, work, params=None, every: float = 0.5) -
             st.rerun()  # the whole page: it now reads the results (or shows the error)
         left, right = st.columns([5, 1])
         left.progress(min(max(j.fraction, 0.0), 1.0), text=f"{label}, in the background{': ' + j.text if j.text else ''} "
-                      f"({j.seconds():.0f} s; the page stays live) — {_eta(time.perf_counter() - j.seconds(), j.fraction)}")
+                      f"({j.seconds():.0f} s; the page stays live) — {_eta(j.started, j.fraction)}")
         right.button("Cancel", key=f"cancel_{key}", help="Stop this computation", on_click=cancel)
 
     follow()
