@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import altair as alt
 
 # Altair validates every schema object when it is built ("debug mode") and again when the chart becomes
@@ -9,6 +11,9 @@ import altair as alt
 # improves tracebacks. Each chart is still validated once, when Streamlit (or a test) calls to_dict().
 alt.utils.schemapi.disable_debug_mode()
 import pandas as pd
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CLASS_SCHEME = "category10"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explorer.neighborhoods import check_points, knn
+from explorer.neighborhoods import _reduce_rank, as_float64, check_points, knn, knn_prepared
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,16 @@ def fit_twonn(mu: np.ndarray, discard_fraction: float = 0.1, estimator: str = "f
 
 def _ratios(X: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     d, _ = knn(X, 2, dtype=dtype, check=False)
-    return d[:, 0].double(), d[:, 1].double()
+    return d[:, 0], d[:, 1]
+
+
+def _twonn_prepared(X64: torch.Tensor, discard_fraction: float, dtype) -> tuple[float, float]:
+    """(ID, scale) of distinct points already centred and rank-reduced (``knn_prepared``)."""
+    d, _ = knn_prepared(X64, 2, dtype)
+    r1, r2 = d[:, 0], d[:, 1]
+    if not bool((r1 > 0).all()):  # the points are distinct, so only the precision can give r1 = 0 (as in twonn)
+        raise ValueError("some points are closer than the precision of the distances; retry with dtype=torch.float64")
+    return fit_twonn((r2 / r1).cpu().numpy(), discard_fraction)[0], float((r1.mean() + r2.mean()) / 2)
 
 
 def _twonn_checked(X: torch.Tensor, discard_fraction: float, estimator: str, dtype) -> TwoNNResult:
@@ -122,13 +131,58 @@ def twonn_scaling(X, n_min: int = 10, discard_fraction: float = 0.1, seed: int =
     if not sizes:
         raise ValueError(f"decimation needs more than {n_min} distinct points, got {n}: use a larger probe")
     rng = np.random.default_rng(seed)
+    X64 = as_float64(X)
+    X64 = _reduce_rank(X64 - X64.mean(0, keepdim=True))  # once for every subset: distances are unchanged
     rows = []
     for size in sizes:
         parts = int(np.rint(n / size))  # DADApy's rint(1 / data_fraction): about 2^level
-        subsets = [None] if parts == 1 else [torch.from_numpy(rng.choice(n, size, replace=False)).to(X.device) for _ in range(parts)]
-        fits = [_twonn_checked(X if idx is None else X[idx], discard_fraction, "fit", dtype) for idx in subsets]
-        ids = np.array([f.id for f in fits])
-        error = float(ids.std(ddof=0) / np.sqrt(parts)) if parts > 1 else 0.0
-        rows.append((parts, size, ids.mean(), error, np.mean([f.r_mean for f in fits])))
+        if parts == 1:
+            ident, scale = _twonn_prepared(X64, discard_fraction, dtype)
+            rows.append((1, size, ident, 0.0, scale))
+            continue
+        subsets = torch.from_numpy(np.stack([rng.choice(n, size, replace=False) for _ in range(parts)])).to(X.device)
+        if size <= BATCH_MAX_SIZE:
+            ids, scales = _twonn_parts(X64, subsets, discard_fraction, dtype)
+        else:
+            ids, scales = np.array([_twonn_prepared(X64[idx], discard_fraction, dtype) for idx in subsets]).T
+        rows.append((parts, size, ids.mean(), float(ids.std(ddof=0) / np.sqrt(parts)), scales.mean()))
     a = np.array(rows)
     return ScalingResult(a[:, 0].astype(int), a[:, 1].astype(int), a[:, 2], a[:, 3], a[:, 4])
+
+
+BATCH_MAX_SIZE = 2048  # subsets up to this size go through one batched product per group of subsets
+_BATCH_SCORES = 1 << 23  # scores per batched product (32 MB in float32)
+
+
+def _twonn_parts(X64: torch.Tensor, subsets: torch.Tensor, discard_fraction: float, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(ID, scale) of each subset X[subsets[q]] of distinct points, all of a level at once: the
+    batched product and selection of ``knn_core.top_k_batched``, candidates re-ranked by exact
+    float64 distances as in ``knn``, and the TwoNN fit vectorised over subsets."""
+    from explorer.knn_core import top_k_batched
+
+    p, s = subsets.shape
+    kc = min(4, s - 1)
+    r1, r2 = torch.empty(p, s, dtype=X64.dtype, device=X64.device), torch.empty(p, s, dtype=X64.dtype, device=X64.device)
+    step = max(1, _BATCH_SCORES // (s * s))
+    for g in range(0, p, step):
+        P64 = X64[subsets[g : g + step]]  # [g, s, r]
+        P = P64.to(dtype or torch.float32)
+        cand = top_k_batched(P, kc, alpha=2.0, bias=-(P * P).sum(2)).to(P64.device)
+        nb = torch.gather(P64, 1, cand.reshape(len(P64), -1, 1).expand(-1, -1, P64.shape[2])).reshape(*cand.shape, -1)
+        d = (P64.unsqueeze(2) - nb).norm(dim=3).sort(dim=2, stable=True).values
+        r1[g : g + step], r2[g : g + step] = d[:, :, 0], d[:, :, 1]
+    if not bool((r1 > 0).all()):  # the points are distinct, so only the precision can give r1 = 0 (as in twonn)
+        raise ValueError("some points are closer than the precision of the distances; retry with dtype=torch.float64")
+    ids = fit_twonn_rows((r2 / r1).cpu().numpy(), discard_fraction)
+    return ids, ((r1.mean(1) + r2.mean(1)) / 2).cpu().numpy()
+
+
+def fit_twonn_rows(mu: np.ndarray, discard_fraction: float = 0.1) -> np.ndarray:
+    """``fit_twonn`` of each row of mu [p, s] (every row the same length), vectorised."""
+    p, n = mu.shape
+    if not 0 < discard_fraction < 1:
+        raise ValueError(f"discard_fraction must be in (0, 1), got {discard_fraction}")
+    n_used = int(n * (1 - discard_fraction))
+    x = np.sort(np.log(mu), axis=1)[:, :n_used]
+    y = -np.log(1 - np.arange(1, n_used + 1) / n)
+    return (x @ y) / np.einsum("ij,ij->i", x, x)

@@ -1,6 +1,6 @@
 """Exact nearest neighbours and neighbourhood overlaps (Doimo et al., NeurIPS 2020).
 
-``knn`` computes exact k nearest neighbours by chunked matrix products and top-k on the device of
+``knn`` computes exact k nearest neighbours by the blocked top-k of ``explorer.knn_core`` on the device of
 the data (self excluded). ``overlap`` measures how much two representations of the same samples
 agree on each sample's neighbourhood; ``label_overlap`` how much a neighbourhood agrees with the
 labels.
@@ -28,7 +28,7 @@ def check_points(X, k: int | None = None, what: str = "data") -> torch.Tensor:
 
 
 def _reduce_rank(X: torch.Tensor) -> torch.Tensor:
-    """Centred X in the basis of its principal directions, dropping directions of zero variance.
+    """Centred X (float64) in the basis of its principal directions, dropping directions of zero variance.
 
     Euclidean distances do not change under an orthogonal change of basis, and directions without
     variance add nothing to them, so neighbours are the same; the products get cheaper when the
@@ -38,46 +38,49 @@ def _reduce_rank(X: torch.Tensor) -> torch.Tensor:
     n, d = X.shape
     if d >= n or d < 16:
         return X
-    C = X.double().T @ X.double()
-    w, V = torch.linalg.eigh(C)
+    w, V = torch.linalg.eigh(X.T @ X)
     keep = w > w.max() * 1e-12
     if int(keep.sum()) > 0.8 * d:
         return X
-    return (X.double() @ V[:, keep]).to(X.dtype)
+    return X @ V[:, keep]
 
 
 def knn(
-    X, k: int, chunk: int = 4096, dtype: torch.dtype | None = None, distances: bool = True, check: bool = True
+    X, k: int, chunk: int = 256, dtype: torch.dtype | None = None, distances: bool = True, check: bool = True, margin: int = 2
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """Exact k nearest neighbours of every row (self excluded): (distances [N, k], indices [N, k]).
+    """Exact k nearest neighbours of every row (self excluded): (float64 distances [N, k], indices [N, k]).
 
     Candidates come from the expansion |x|^2 + |y|^2 - 2 x.y on centred data (uncentred float32
-    loses everything to cancellation); the distances returned are then recomputed exactly from the
-    differences, so close pairs keep their true, non-zero distance. ``dtype`` (default float32;
-    float64 on request) sets the precision. ``distances=False`` returns only the indices;
+    loses everything to cancellation), in ``dtype`` (default float32; float64 on request), by the
+    blocked top-k of ``explorer.knn_core``; ``k + margin`` candidates per row are then re-ranked by
+    their exact float64 distances, recomputed from the differences, so close pairs keep their true,
+    non-zero distance and rounding in the expansion cannot swap the k-th neighbour with the next
+    one. Ties keep the lower index first. ``distances=False`` returns only the indices;
     ``check=False`` skips the validation of data already checked by the caller.
     """
     X = check_points(X, k) if check else torch.as_tensor(X)
-    dtype = dtype or torch.float32
-    X = X.to(dtype)
-    X = _reduce_rank(X - X.mean(0, keepdim=True))
-    sq = (X * X).sum(1)
-    n = len(X)
-    dists, idxs = [], []
-    for s in range(0, n, chunk):
-        rows = slice(s, min(s + chunk, n))
-        # |x_i|^2 is the same along a row, so |x_j|^2 - 2 x_i.x_j ranks the candidates alike
-        d2 = torch.addmm(sq[None, :], X[rows], X.T, alpha=-2.0)
-        d2[torch.arange(d2.shape[0]), torch.arange(s, rows.stop)] = float("inf")  # never yourself
-        _, i = torch.topk(d2, k, dim=1, largest=False, sorted=True)
-        if not distances:
-            idxs.append(i)
-            continue
-        exact = torch.stack([(X[rows] - X[i[:, j]]).norm(dim=1) for j in range(k)], 1)
-        exact, order = exact.sort(dim=1, stable=True)
-        dists.append(exact)
-        idxs.append(i.gather(1, order))
-    return (torch.cat(dists) if distances else None), torch.cat(idxs)
+    X64 = as_float64(X)
+    return knn_prepared(_reduce_rank(X64 - X64.mean(0, keepdim=True)), k, dtype, distances, chunk, margin)
+
+
+def as_float64(X: torch.Tensor) -> torch.Tensor:
+    """X in float64 (float32 on Apple's MPS, which has no float64)."""
+    return X.to(torch.float32 if X.device.type == "mps" else torch.float64)
+
+
+def knn_prepared(X64: torch.Tensor, k: int, dtype=None, distances: bool = True, chunk: int = 256, margin: int = 2):
+    """``knn`` of data already validated, centred and rank-reduced in float64 (see ``knn``): a caller
+    that takes many subsets of the same data prepares it once."""
+    from explorer.knn_core import top_k
+
+    Xw = X64.to(dtype or torch.float32)
+    kc = min(k + margin, len(X64) - 1)
+    _, cand = top_k(Xw, Xw, kc, bias=-(Xw * Xw).sum(1), exclude_self=True, alpha=2.0, rows=chunk, reduce=False)
+    cand = cand.to(X64.device)
+    exact = (X64.unsqueeze(1) - X64[cand]).norm(dim=2)  # [N, kc] in float64
+    exact, order = exact.sort(dim=1, stable=True)
+    idx = cand.gather(1, order[:, :k])
+    return (exact[:, :k] if distances else None), idx
 
 
 def overlap_of_indices(nx: torch.Tensor, ny: torch.Tensor) -> torch.Tensor:

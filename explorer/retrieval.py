@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from explorer.knn_core import top_k
+
 
 def _check(A: torch.Tensor, B: torch.Tensor, k: int) -> None:
     if A.dim() != 2 or A.shape != B.shape:
@@ -30,13 +32,9 @@ def _check(A: torch.Tensor, B: torch.Tensor, k: int) -> None:
             raise ValueError(f"{name} contains NaN or infinite values; agreement cannot be measured")
 
 
-def _self_topk(Xn: torch.Tensor, k: int, chunk: int, tick=None) -> torch.Tensor:
-    out = []
-    for s in range(0, len(Xn), chunk):
-        out.append((Xn[s : s + chunk] @ Xn.T).topk(k, dim=1).indices)
-        if tick is not None:
-            tick()
-    return torch.cat(out)
+def _top(Q: torch.Tensor, R: torch.Tensor, k: int, chunk: int, tick=None) -> torch.Tensor:
+    """The k rows of R most cosine-similar to each row of Q (both unit rows): ``knn_core.top_k``."""
+    return top_k(Q, R, k, rows=chunk, tick=tick)[1].to(Q.device)
 
 
 def _summarise(An, Bn, S, T, k) -> dict[str, float]:
@@ -53,40 +51,24 @@ def _summarise(An, Bn, S, T, k) -> dict[str, float]:
     }
 
 
-def retrieval_metrics(A, B, k: int = 10, chunk: int = 2048) -> dict[str, float]:
+def retrieval_metrics(A, B, k: int = 10, chunk: int = 256) -> dict[str, float]:
     """Mean Jaccard@k, MRR (cut at k) and cosine of row-aligned spaces A and B (see module doc)."""
     return retrieval_metrics_both(A, B, k, chunk, both=False)[0]
 
 
-def retrieval_metrics_both(A, B, k: int = 10, chunk: int = 2048, both: bool = True, tick=None):
-    """(metrics A→B, metrics B→A) from three similarity products instead of four.
-
-    The neighbours in A of each B[j] are the column-wise top k of the same A·Bᵀ blocks that give
-    the neighbours in B of each A[i], merged chunk by chunk. ``tick()`` is called after each chunk
-    (a point where long work can be stopped).
+def retrieval_metrics_both(A, B, k: int = 10, chunk: int = 256, both: bool = True, tick=None):
+    """(metrics A→B, metrics B→A): four top-k problems of ``explorer.knn_core`` (A in B, B in B, and
+    for B→A, B in A and A in A), each a blocked product with a fused partial top-k. ``tick()`` is
+    called while they run (a point where long work can be stopped). ``chunk`` is the block height.
     """
     A = torch.as_tensor(A).float()
     B = torch.as_tensor(B).to(A.device).float()
     _check(A, B, k)
     An, Bn = F.normalize(A, dim=1), F.normalize(B, dim=1)
-    n = len(A)
-    S_ab = torch.empty(n, k, dtype=torch.long, device=A.device)
-    col_val = torch.full((n, k), -float("inf"), device=A.device)
-    col_idx = torch.zeros(n, k, dtype=torch.long, device=A.device)
-    for s in range(0, n, chunk):
-        G = An[s : s + chunk] @ Bn.T
-        S_ab[s : s + chunk] = G.topk(k, dim=1).indices
-        if both:
-            v, i = G.T.topk(min(k, G.shape[0]), dim=1)
-            vals, pos = torch.cat([col_val, v], 1).topk(k, dim=1)
-            col_idx = torch.cat([col_idx, i + s], 1).gather(1, pos)
-            col_val = vals
-        if tick is not None:
-            tick()
-    ab = _summarise(An, Bn, S_ab, _self_topk(Bn, k, chunk, tick), k)
+    ab = _summarise(An, Bn, _top(An, Bn, k, chunk, tick), _top(Bn, Bn, k, chunk, tick), k)
     if not both:
         return ab, None
-    return ab, _summarise(Bn, An, col_idx, _self_topk(An, k, chunk, tick), k)
+    return ab, _summarise(Bn, An, _top(Bn, An, k, chunk, tick), _top(An, An, k, chunk, tick), k)
 
 
 def pad_to_same_width(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
