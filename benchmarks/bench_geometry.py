@@ -97,32 +97,33 @@ class Busy:
         self.p.wait()
 
 
-def measure(sizes, tmp: Path, busy: bool, repeat: int = 3):
+def measure(sizes, tmp: Path, busy: bool, repeat: int = 3, device: str = "cpu"):
     rows = []
+    t_ = lambda a: torch.from_numpy(a).to(device)  # noqa: E731  (ours on the device; the peer on the CPU)
     tag = " (busy)" if busy else ""
     for n in sizes:
         X = gaussian(n)
         p = tmp / f"x{n}.npy"
         np.save(p, X)
-        ours_t, ours = timed(lambda: twonn(torch.from_numpy(X)), repeat)
-        ours64_t, ours64 = timed(lambda: twonn(torch.from_numpy(X), dtype=torch.float64), repeat)
+        ours_t, ours = timed(lambda: twonn(t_(X)), repeat)
+        ours64_t, ours64 = timed(lambda: twonn(t_(X), dtype=torch.float64), repeat)
         da = peer("dadapy_id", p)
         rows.append(("TwoNN" + tag, n, ours_t, ours.id, da, "id", 100))
         rows.append(("TwoNN float64" + tag, n, ours64_t, ours64.id, da, "id", 100))
         if busy:
             with torch_threads(1):
-                one_t, one = timed(lambda: twonn(torch.from_numpy(X)), repeat)
+                one_t, one = timed(lambda: twonn(t_(X)), repeat)
             rows.append(("TwoNN, 1 thread" + tag, n, one_t, one.id, da, "id", 100))
     n = sizes[-1]
     F = np.random.default_rng(3).standard_normal((n, 100))
     pf = tmp / "full.npy"
     np.save(pf, F)
-    full_t, full = timed(lambda: twonn(torch.from_numpy(F)), repeat)
+    full_t, full = timed(lambda: twonn(t_(F)), repeat)
     rows.append(("TwoNN, full-rank 100-D Gaussian" + tag, n, full_t, full.id, peer("dadapy_id", pf), "id", 100))
     X = gaussian(n)
     p = tmp / "scaling.npy"
     np.save(p, X)
-    sc_t, sc = timed(lambda: twonn_scaling(torch.from_numpy(X), n_min=10, seed=42), repeat)
+    sc_t, sc = timed(lambda: twonn_scaling(t_(X), n_min=10, seed=42), repeat)
     pr = peer("dadapy_scaling", p)
     if pr:  # the same subsets (seed 42 both sides): the largest difference of the IDs over the levels
         pr["max_level_diff"] = float(np.max(np.abs(np.array(pr["ids"]) - sc.id_mean)))
@@ -131,7 +132,7 @@ def measure(sizes, tmp: Path, busy: bool, repeat: int = 3):
     pa, pb = tmp / "a.npy", tmp / "b.npy"
     np.save(pa, A)
     np.save(pb, B)
-    ov_t, ov = timed(lambda: overlap(torch.from_numpy(A), torch.from_numpy(B), k=10), repeat)
+    ov_t, ov = timed(lambda: overlap(t_(A), t_(B), k=10), repeat)
     rows.append(("overlap of two 5000x100 sets, k=10" + tag, 5000, ov_t, ov, peer("dadapy_overlap", pa, pb), "overlap", None))
     return rows
 
@@ -148,17 +149,18 @@ class torch_threads:
         torch.set_num_threads(self.before)
 
 
-def main(sizes=(5000, 10000, 20000)):
+def main(sizes=(5000, 10000, 20000), device: str = "cpu"):
     torch.set_num_threads(2)
+    print(f"our device: {device}")
     if not PEER_PY.exists():
         print(f"(peers not installed at {PEER_PY}: run `make bench-peers`; only our timings are shown)")
     warm_up()  # numba's compiled selection loaded once, as the app does at start
     rate = gemm_rate()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = measure(sizes, Path(tmp), busy=False)
+        rows = measure(sizes, Path(tmp), busy=False, device=device)
         with Busy():
             busy_rate = gemm_rate()
-            rows += measure(sizes, Path(tmp), busy=True)
+            rows += measure(sizes, Path(tmp), busy=True, device=device)
     limit = 2 * 20000 * 20000 * 100 / rate
     print(f"float32 GEMM rate here: {rate / 1e9:.0f} GFLOP/s quiet, {busy_rate / 1e9:.0f} GFLOP/s with one core busy; "
           f"one 20k x 20k x 100 product (8e10 flop) therefore takes {limit:.3f} s at best")
@@ -179,4 +181,8 @@ def main(sizes=(5000, 10000, 20000)):
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--device", default="cpu", help="where our code runs (cpu, cuda, mps); DADApy always runs on the CPU")
+    main(device=ap.parse_args().device)
