@@ -4,6 +4,7 @@ import streamlit as st
 
 from explorer.knn_core import warm_up_in_background
 from explorer.ui import PAGES
+from explorer.ui.deck import after_page, page_key, play_bar, record_panel
 from explorer.ui.state import bound, remember_url, sidebar, toast_url_notes, unknown_page_path
 from explorer.ui.widgets import PRESENT_KEY, announce_cancel, page_guard, presenting
 
@@ -14,6 +15,8 @@ announce_cancel()
 
 pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon, _) in enumerate(PAGES)]
 page = st.navigation(pages)
+by_key = {page_key(path): p for (path, *_), p in zip(PAGES, pages)}  # a deck names pages by their script
+current = next(k for k, p in by_key.items() if p.url_path == page.url_path)
 missing = unknown_page_path([p.url_path for p in pages])
 if missing:
     st.warning(f"There is no page “{missing}”; this is {page.title}. The pages: "
@@ -24,7 +27,13 @@ bound(st.toggle, "Presentation", PRESENT_KEY, False,
 if presenting():
     st.markdown("<style>section[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] {display: none;}</style>",
                 unsafe_allow_html=True)
-with page_guard(page.title):
-    st.session_state["selection"] = sidebar()
-    page.run()
+try:
+    with page_guard(page.title):
+        play_bar(by_key, current)  # a deck playing (?deck=NAME&slide=N): its slide, opened in this session
+        st.session_state["selection"] = sidebar()
+        if not presenting():
+            record_panel(current)
+        page.run()
+finally:  # also after a page's st.stop
+    after_page()
 toast_url_notes()  # one toast for the sidebar's and the page's (a page that stops says them first: stop_page)

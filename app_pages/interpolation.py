@@ -21,7 +21,7 @@ if sel.model_a is None or sel.model_b is None:
     stop_page()
 A, B = sel.model_a, sel.model_b
 probe = cached.probe(sel.dataset, sel.probe)
-latent_tab, weight_tab = st.tabs(["Latent interpolation", "Weight interpolation and mode connectivity"])
+latent_tab, weight_tab = bound(st.tabs, "", "i_tab", "Latent interpolation", ["Latent interpolation", "Weight interpolation and mode connectivity"])  # the open tab is in the URL (decks use it)
 
 with latent_tab:
     if A.kind != "ae":

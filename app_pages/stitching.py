@@ -18,7 +18,7 @@ require_data(sel)
 require_networks(sel, "Trained stitching", stop=False)
 probe = cached.probe(sel.dataset, sel.probe)
 by_name = {c.name: c for c in sel.checkpoints}
-zero_tab, trained_tab = st.tabs(["Zero-shot stitching", "Trained stitching layers"])
+zero_tab, trained_tab = bound(st.tabs, "", "st_tab", "Zero-shot stitching", ["Zero-shot stitching", "Trained stitching layers"])  # the open tab is in the URL (decks use it)
 
 with zero_tab:
     st.caption("Encoder of model i, decoder or head of model j, no training (Moschella et al. 2023). Relative models join "

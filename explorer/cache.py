@@ -62,6 +62,46 @@ def cache_key(fn: str, **parts) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+class Record:
+    """The disk-cache keys read (hits), missed and written while a ``recording()`` block runs."""
+
+    def __init__(self):
+        self.hits: set[str] = set()
+        self.misses: set[str] = set()
+        self.puts: set[str] = set()
+
+    @property
+    def used(self) -> set[str]:
+        """Every entry the block needed (hit, or computed and stored)."""
+        return self.hits | self.puts
+
+
+_RECORDS: list[Record] = []
+_RECORDS_LOCK = threading.Lock()
+
+
+class recording:
+    """``with recording() as r:`` collects every disk-cache access of this process (any thread) in ``r``:
+    what a deck's slides use (to pack them) and whether a view computed anything (precompute's check)."""
+
+    def __enter__(self) -> Record:
+        self.record = Record()
+        with _RECORDS_LOCK:
+            _RECORDS.append(self.record)
+        return self.record
+
+    def __exit__(self, *exc):
+        with _RECORDS_LOCK:
+            _RECORDS.remove(self.record)
+
+
+def _log(kind: str, key: str) -> None:
+    if _RECORDS:
+        with _RECORDS_LOCK:
+            for r in _RECORDS:
+                getattr(r, kind).add(key)
+
+
 class DiskCache:
     def __init__(self, root: Path | str | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
         self.root = Path(root) if root is not None else default_cache_dir()
@@ -78,9 +118,11 @@ class DiskCache:
         try:
             blob = p.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
+            _log("misses", key)
             return None
         except OSError as exc:
             warnings.warn(f"cache entry {p.name} unreadable ({exc}); recomputing", CacheWarning, stacklevel=2)
+            _log("misses", key)
             return None
         try:
             value = np_load(blob)
@@ -90,7 +132,9 @@ class DiskCache:
                 p.unlink()
             except OSError:
                 pass
+            _log("misses", key)
             return None
+        _log("hits", key)
         try:
             os.utime(p)  # least-recently-used order follows reads, not only writes
         except OSError:
@@ -105,6 +149,7 @@ class DiskCache:
         except OSError as exc:
             warnings.warn(f"cache at {self.root} not writable ({exc.strerror or exc}); working uncached", CacheWarning, stacklevel=2)
             return False
+        _log("puts", key)
         self.evict()
         return True
 

@@ -142,6 +142,18 @@ def view_payloads(df: pd.DataFrame, views: list[tuple[str, str]], group: str, sp
     return out
 
 
+def view_export_chart(meta: dict, frame: pd.DataFrame, size: int = 420) -> alt.LayerChart:
+    """One linked 2-D view (a ``view_payloads`` payload) as a static scatter plot, for a deck's
+    export: points coloured by class, anchors as larger black-ringed points, the view's title."""
+    df = frame.assign(cls=[meta["classes"][c] for c in frame["class"]], is_anchor=frame["anchor"].astype(bool))
+    base = alt.Chart(df).encode(
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)), y=alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)))
+    points = base.mark_circle(size=18, opacity=0.75).encode(
+        color=alt.Color("cls:N", title="class", scale=alt.Scale(scheme=CLASS_SCHEME), sort=meta["classes"]))
+    anchors = base.transform_filter("datum.is_anchor").mark_point(size=70, color="black", strokeWidth=1.5)
+    return alt.layer(points, anchors).properties(title=meta["title"], width=size, height=size)
+
+
 def image_sprite(images, key: str, cell: int | None = None) -> bytes:
     """Images as one PNG sprite sheet for hover tooltips, with a small header (explorer/ui/image_sprite.js).
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from explorer import data as data_mod
+from explorer.cache import default_cache_dir
 from explorer.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from explorer.data import DATASETS, DatasetUnavailable
 from explorer.models import ARCHS
@@ -303,6 +304,70 @@ def cmd_add_transformer(a) -> int:
     return 0
 
 
+def _deck_progress(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=desc, unit="slide", leave=True, dynamic_ncols=True)
+
+    def update(i, n, text):
+        bar.total = n
+        bar.n = i
+        bar.set_postfix_str(text, refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+def cmd_deck(a) -> int:
+    """``deck precompute | check | pack | unpack | export | list``."""
+    from explorer import deck as decks
+
+    if a.action == "list":
+        for name in decks.names():
+            d = decks.load(decks.path_of(name))
+            print(f"{name:32s} {len(d.slides):3d} slides  {d.title}  ({decks.path_of(name)})")
+        return 0
+    from explorer.ui import deck_runner as runner
+
+    if a.action == "unpack":
+        if not a.deck:
+            raise ValueError("deck unpack needs the pack's zip")
+        for line in runner.unpack(Path(a.deck)):
+            print(line)
+        return 0
+    if not a.deck:
+        raise ValueError(f"deck {a.action} needs the deck's JSON file (a pack's zip for unpack)")
+    path = Path(a.deck)
+    decks.load(path)  # a clear message for a missing or broken deck before anything runs
+    if not decks.NAME.match(path.stem):
+        raise ValueError(f"a deck's file name is its name: letters, digits, '.', '_' and '-' (not {path.name!r})")
+    bar, update = _deck_progress(f"{a.action} {path.name}")
+    try:
+        if a.action in ("precompute", "check"):
+            runs = runner.precompute(path, update)
+            bar.close()
+            print(runner.table(runs), end="")
+            failed = [w for _, w in runs if w.problems]
+            if failed:
+                print(f"error: {len(failed)} slide(s) cannot be shown as saved: " + "; ".join(
+                    f"slide {w.number} ({w.page}): {'; '.join(w.problems)}" for w in failed), file=sys.stderr)
+                return 1
+            print(f"every slide is in the disk cache ({default_cache_dir()}); warm = a new session after this")
+            return 0
+        if a.action == "pack":
+            out = Path(a.out or path.with_suffix(".zip").name)
+            m = runner.pack(path, out, update)
+            bar.close()
+            print(f"wrote {out}: the deck, {len(m['cache'])} cache entries, {len(m['models'])} model files of yours")
+            return 0
+        written = runner.export(path, Path(a.out or f"{path.stem}-export"), a.format, update)
+        bar.close()
+        print(f"wrote {len(written)} charts to {Path(a.out or f'{path.stem}-export')}")
+        return 0
+    finally:
+        bar.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -400,6 +465,15 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("folder")
     at.add_argument("--name")
     at.set_defaults(fn=cmd_add_transformer)
+
+    dk = sub.add_parser("deck", help="talk decks: precompute every slide, pack/unpack for another machine, export charts")
+    dk.add_argument("action", choices=["precompute", "check", "pack", "unpack", "export", "list"],
+                    help="precompute: every slide into the disk cache, with cold/warm times; check: the same, as a test; "
+                         "pack DECK [--out ZIP]; unpack ZIP; export DECK [--out DIR] [--format svg|png]; list")
+    dk.add_argument("deck", nargs="?", default="", help="the deck's JSON file (a pack's zip for unpack)")
+    dk.add_argument("--out", help="pack: the zip to write; export: the folder")
+    dk.add_argument("--format", choices=["svg", "png"], default="svg")
+    dk.set_defaults(fn=cmd_deck)
     return p
 
 

@@ -33,6 +33,9 @@ DEFAULT_PROBE = {"digits": 300, "mnist": 1000, "fashion_mnist": 1000, "cifar10":
 _URL0 = "_url_at_start"  # the query string of the session's first run: what a shared link asked for
 _SEEDED = "_url_seeded"  # keys already taken from it
 _NOTES = "_url_notes"  # what was ignored or changed, shown in one toast
+BOUND_KEYS = "_bound_keys"  # every key drawn with ``bound`` in this session
+DRAWN, DRAWN_LAST = "_drawn_view", "_drawn_view_last"  # URL values of the widgets drawn in this run / the previous one
+APPLY = "_apply_view"  # {"state": {key: value(s)}, "done": keys set}: a whole view to put in the widgets (a deck's slide)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ def remember_url() -> None:
     if _URL0 not in st.session_state:
         st.session_state[_URL0] = {k: st.query_params.get_all(k) for k in st.query_params}
         st.session_state[_SEEDED] = set()
+    st.session_state[DRAWN_LAST] = st.session_state.get(DRAWN, {})
+    st.session_state[DRAWN] = {}
 
 
 def url_notes() -> list[str]:
@@ -153,7 +158,22 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
     lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
     integer = isinstance(default, int) and not isinstance(default, bool)
     options = list(options) if options is not None else None
-    raw = _raw(key)
+    st.session_state.setdefault(BOUND_KEYS, set()).add(key)
+    view = st.session_state.get(APPLY)  # a deck's slide being opened: its state, whatever the widget held before
+    if view is not None and key not in view["done"]:
+        view["done"].add(key)
+        value = default
+        if key in view["state"]:
+            raw = view["state"][key]
+            try:
+                value = _from_url(kind, key, raw if isinstance(raw, list) else [raw], options, fmt, lo, hi, integer)[0]
+            except ValueError as exc:
+                _note(f"ignored {exc}")
+                value = default
+        st.session_state[key] = value
+        raw = None
+    else:
+        raw = _raw(key)
     if raw is not None:
         try:
             value, streamlit_reads_it = _from_url(kind, key, raw, options, fmt, lo, hi, integer)
@@ -172,6 +192,10 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
             st.session_state[key] = lo
         elif hi is not None and value is not None and value > hi:
             st.session_state[key] = hi
+    if kind == "tabs":  # st.tabs(labels, default=label): the open tab, in the URL like any widget
+        out = widget(options, default=default, key=key, bind="query-params", on_change="rerun", **kwargs)
+        _drawn(key, st.session_state.get(key, default), default)
+        return out
     args = (label,) if options is None else (label, options)
     # The default is passed on every run, even when the value comes from session state: Streamlit keeps
     # a value equal to the default out of the URL, so its idea of the default must not change between
@@ -182,7 +206,29 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
         kwargs["default"] = [d for d in default if d in options]
     else:
         kwargs["value"] = default
-    return widget(*args, key=key, bind="query-params", **kwargs)
+    out = widget(*args, key=key, bind="query-params", **kwargs)
+    _drawn(key, out, default)
+    return out
+
+
+def _drawn(key: str, value, default) -> None:
+    """This widget's value as a URL parameter (nothing at its default), for ``current_view``: an
+    option by its key, not its label, so a deck file reads "procrustes" (links take either)."""
+    view = st.session_state.setdefault(DRAWN, {})
+    if value == default:
+        view.pop(key, None)
+    elif isinstance(value, bool):
+        view[key] = "true" if value else "false"
+    elif isinstance(value, list):
+        view[key] = [str(v) for v in value]
+    else:
+        view[key] = str(value) if value is not None else ""
+
+
+def current_view() -> dict:
+    """The view shown by the previous run, as URL parameters: every bound widget away from its
+    default (what a copied link holds). Read in a run before the page draws its widgets again."""
+    return dict(st.session_state.get(DRAWN_LAST, {}))
 
 
 def _probe_input(sb, dataset: str, n_test: int) -> int:
@@ -265,6 +311,27 @@ def sidebar() -> Selection:
         sb.info(f"No model for {dataset} yet: train one on the Home page or with `python -m explorer train`.")
     a, b = picked.get("A"), picked.get("B")
     return Selection(dataset, probe, device, a.checkpoint if a else None, b.checkpoint if b else None, tuple(cks), a, b)
+
+
+def open_view(page, state: dict, keep: dict | None = None) -> None:
+    """Put a whole view in this session and go to it: ``page`` (a st.Page) with the widget state
+    ``state`` (URL parameters), every other bound widget back to its default, and ``keep`` in the
+    URL beside them (a deck's own parameters). The widgets write their own parameters into the URL
+    as they are drawn. Raises Streamlit's rerun (st.switch_page)."""
+    st.session_state[APPLY] = {"state": dict(state), "done": set()}
+    st.session_state[_URL0] = {k: (v if isinstance(v, list) else [v]) for k, v in {**state, **(keep or {})}.items()}
+    st.session_state[_SEEDED] = set(st.session_state[_URL0])  # the view itself is applied by ``bound`` above
+    st.switch_page(page, query_params=keep or {})
+
+
+def finish_view() -> list[str]:
+    """At the end of every run: a view applied in this run is done (its notes on what it asked for
+    and did not get are returned); a view only just asked for (no widget drawn yet) waits for the next run."""
+    view = st.session_state.get(APPLY)
+    if view is None or not view["done"]:
+        return []
+    st.session_state.pop(APPLY)
+    return list(st.session_state.get(_NOTES, []))
 
 
 def unknown_page_path(known: list[str]) -> str | None:

@@ -189,6 +189,9 @@ def one_at_a_time(what: str):
 
 
 PRESENT_KEY = "present"
+# Buttons that start work a page only does on request (minutes of it); a deck's precompute presses
+# the ones on a slide's open tab, so that the slide shows the result (explorer/ui/deck_runner.py).
+ON_REQUEST = ("w_go", "st_go")
 
 
 def presenting() -> bool:
