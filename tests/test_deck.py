@@ -175,7 +175,7 @@ def cli(*args, env=None, timeout=900):
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
-def test_precompute_then_every_slide_is_a_cache_hit_and_a_pack_restores_them(tmp_path, decks_dir, cache_dir, models_dir):
+def test_precompute_then_every_slide_is_a_cache_hit_and_a_pack_restores_them(tmp_path, decks_dir, cache_dir, models_dir, monkeypatch):
     from explorer.ui import deck_runner
 
     path = write(tmp_path, "small", [
@@ -197,7 +197,7 @@ def test_precompute_then_every_slide_is_a_cache_hit_and_a_pack_restores_them(tmp
 
     # another machine: an empty cache and decks folder, its own models folder
     fresh = tmp_path / "fresh-cache"
-    os.environ["EXPLORER_CACHE_DIR"] = str(fresh)
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(fresh))
     notes = deck_runner.unpack(out)
     assert any(f"{len(manifest['cache'])} entries written" in n for n in notes)
     assert (decks_dir / "small.json").is_file()

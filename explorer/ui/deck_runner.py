@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from explorer import deck as decks
-from explorer.cache import default_cache_dir, recording
+from explorer.cache import recording
 
 APP = decks.ROOT / "streamlit_app.py"
 
