@@ -67,19 +67,9 @@ def open_page(page: str | None = None, **params):
 
 def linked_views(at) -> list[tuple[dict, "object"]]:
     """The linked 2-D views an AppTest run drew: (meta, frame) per view, in page order."""
-    import json
+    from explorer.ui.deck_runner import linked_views as views
 
-    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
-
-    out = []
-    for e in at.get("bidi_component"):
-        p = e.proto
-        if p.component_name != "latent_explorer.linked_view":
-            continue
-        data = json.loads(p.mixed.json)
-        ref = data["frame"]["__streamlit_arrow_ref__"]
-        out.append((data["meta"], convert_arrow_bytes_to_pandas_df(p.mixed.arrow_blobs[ref].data)))
-    return out
+    return views(at)
 
 
 def sprite_of(at) -> bytes | None:

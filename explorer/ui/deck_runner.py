@@ -254,7 +254,7 @@ def export(path: Path, out_dir: Path, fmt: str = "svg", progress=None) -> list[P
             if progress:
                 progress(i - 1, len(deck.slides), f"slide {i}")
             run = run_slide(name, i)
-            specs = _vega_specs(run.app) + [view_export_chart(meta, frame).to_dict() for meta, frame in _views(run.app)]
+            specs = _vega_specs(run.app) + [view_export_chart(meta, frame).to_dict() for meta, frame in linked_views(run.app)]
             for j, spec in enumerate(specs, start=1):
                 target = out_dir / f"slide{i:02d}-chart{j}.{fmt}"
                 data = vlc.vegalite_to_svg(spec).encode() if fmt == "svg" else vlc.vegalite_to_png(spec, scale=2)
@@ -279,7 +279,8 @@ def _vega_specs(at) -> list[dict]:
     return out
 
 
-def _views(at):
+def linked_views(at) -> list[tuple[dict, object]]:
+    """The linked 2-D views an AppTest run drew: (meta, frame) per view, in page order."""
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
     out = []
