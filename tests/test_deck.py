@@ -227,3 +227,34 @@ def test_a_packed_model_that_differs_here_is_kept_and_recomputed(tmp_path, decks
     with deck_runner._deck_visible(decks_dir / "mine.json") as name:
         run = deck_runner.run_slide(name, 1)
     assert not run.problems and run.misses  # other weights, other content key: computed again, not read from the pack
+
+
+def test_export_writes_each_shown_chart_as_svg_and_never_overwrites(tmp_path, decks_dir, cache_dir, models_dir):
+    import xml.etree.ElementTree as ET
+
+    from explorer.ui import deck_runner
+
+    path = write(tmp_path, "charts", [
+        {"page": "stitching", "title": "grid", "state": {"st_group": "rel_clf (latent 16) vs mlp_clf"}},
+        {"page": "stitching", "title": "trained",
+         "state": {"st_tab": "Trained stitching layers", "st_families": "identity", "st_epochs": "1"}},
+        {"page": "layer_geometry", "title": "ID", "state": {"g_k": "8"}},
+    ])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    written = deck_runner.export(path, out, "svg")
+    by_slide = {i: [ET.parse(p).getroot() for p in written if p.name.startswith(f"slide{i:02d}-")] for i in (1, 2, 3)}
+    assert all(root.tag.endswith("svg") for roots in by_slide.values() for root in roots)
+
+    def text(roots):
+        return " ".join(t.text or "" for r in roots for t in r.iter() if t.tag.endswith("text"))
+    # the zero-shot grid (encoder x decoder heatmaps) on slide 1 only: slide 2 shows the Trained tab, not the closed one
+    assert "decoder / head of" in text(by_slide[1]) and "decoder / head of" not in text(by_slide[2])
+    assert by_slide[2] and "penalty" in text(by_slide[2]).lower()
+    assert "TwoNN intrinsic dimension" in text(by_slide[3])
+    assert (out / "notes.txt").read_text() == "mine"
+    before = {p: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(FileExistsError, match="already holds exported charts"):
+        deck_runner.export(path, out, "svg")
+    assert {p: p.read_bytes() for p in out.iterdir()} == before  # a second export into the folder touches nothing

@@ -96,34 +96,44 @@ def run_slide(name: str, number: int, timeout: float = 900) -> SlideRun:
     return SlideRun(number, slide.page, slide.title, seconds, problems, rec.used, rec.misses, at)
 
 
+def _closed_tabs(at) -> list:
+    """The tabs the slide does not show (AppTest runs every tab; the browser shows the one the URL opened)."""
+    open_tabs = {v for k, v in at.session_state.items() if k.endswith("_tab")}
+    return [tab for tab in at.tabs if tab.label not in open_tabs]
+
+
+def shown(at, element_type: str) -> list:
+    """The elements of one type the slide shows: those in a closed tab left out."""
+    hidden = {id(e) for tab in _closed_tabs(at) for e in tab.get(element_type)}
+    return [e for e in at.get(element_type) if id(e) not in hidden]
+
+
 def _on_request(at) -> list[str]:
     """The keys of the on-request buttons (``widgets.ON_REQUEST``) the slide shows: not those in a closed tab."""
     from explorer.ui.widgets import ON_REQUEST
 
-    open_tabs = {v for k, v in at.session_state.items() if k.endswith("_tab")}
-    hidden = set()
-    for tab in at.tabs:
-        if tab.label not in open_tabs:
-            hidden |= {b.key for b in tab.button}
-    shown = {b.key for b in at.button}
-    return [k for k in ON_REQUEST if k in shown and k not in hidden]
+    keys = {b.key for b in shown(at, "button")}
+    return [k for k in ON_REQUEST if k in keys]
+
+
+def _each_slide(path: Path, progress=None, label=None):
+    """(number, deck name) for each slide of the deck at ``path``, with the deck visible to the app and
+    ``progress(i, n, text)`` called before each slide and once at the end."""
+    deck = decks.load(path)
+    n = len(deck.slides)
+    with _deck_visible(path) as name:
+        for i, slide in enumerate(deck.slides, start=1):
+            if progress:
+                progress(i - 1, n, f"slide {i}: {slide.title or slide.page}")
+            yield i, name
+    if progress:
+        progress(n, n, "done")
 
 
 def precompute(path: Path, progress=None) -> list[tuple[SlideRun, SlideRun]]:
     """Every slide twice: cold (computing what is missing into the disk cache) and warm (a new
     session, memory emptied: what a person waits for after this). ``progress(i, n, text)`` per slide."""
-    deck = decks.load(path)
-    out = []
-    with _deck_visible(path) as name:
-        for i in range(1, len(deck.slides) + 1):
-            if progress:
-                progress(i - 1, len(deck.slides), f"slide {i}: {deck.slides[i - 1].title or deck.slides[i - 1].page}")
-            cold = run_slide(name, i)
-            warm = run_slide(name, i)
-            out.append((cold, warm))
-    if progress:
-        progress(len(deck.slides), len(deck.slides), "done")
-    return out
+    return [(run_slide(name, i), run_slide(name, i)) for i, name in _each_slide(path, progress)]
 
 
 # ---------------------------------------------------------------- pack / unpack
@@ -246,20 +256,21 @@ def export(path: Path, out_dir: Path, fmt: str = "svg", progress=None) -> list[P
 
     from explorer.charts import view_export_chart
 
+    if out_dir.is_dir() and (old := sorted(out_dir.glob(f"slide*-chart*.{fmt}"))):
+        raise FileExistsError(f"{out_dir} already holds exported charts ({old[0].name}, ...): export into an empty "
+                              "folder, or remove them first")
     out_dir.mkdir(parents=True, exist_ok=True)
-    deck = decks.load(path)
     written = []
-    with _deck_visible(path) as name:
-        for i in range(1, len(deck.slides) + 1):
-            if progress:
-                progress(i - 1, len(deck.slides), f"slide {i}")
-            run = run_slide(name, i)
-            specs = _vega_specs(run.app) + [view_export_chart(meta, frame).to_dict() for meta, frame in linked_views(run.app)]
-            for j, spec in enumerate(specs, start=1):
-                target = out_dir / f"slide{i:02d}-chart{j}.{fmt}"
-                data = vlc.vegalite_to_svg(spec).encode() if fmt == "svg" else vlc.vegalite_to_png(spec, scale=2)
-                target.write_bytes(data)
-                written.append(target)
+    for i, name in _each_slide(path, progress):
+        run = run_slide(name, i)
+        specs = _vega_specs(run.app) + [view_export_chart(meta, frame).to_dict() for meta, frame in linked_views(run.app)]
+        for j, spec in enumerate(specs, start=1):
+            target = out_dir / f"slide{i:02d}-chart{j}.{fmt}"
+            if target.exists():  # never overwrite a file this run did not write
+                raise FileExistsError(f"{target} already exists: export into an empty folder (or remove that file)")
+            data = vlc.vegalite_to_svg(spec).encode() if fmt == "svg" else vlc.vegalite_to_png(spec, scale=2)
+            target.write_bytes(data)
+            written.append(target)
     return written
 
 
@@ -267,7 +278,7 @@ def _vega_specs(at) -> list[dict]:
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
     out = []
-    for e in at.get("arrow_vega_lite_chart"):
+    for e in shown(at, "vega_lite_chart"):
         p = e.proto
         spec = json.loads(p.spec)
         datasets = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data).to_dict(orient="records") for d in p.datasets}
@@ -284,7 +295,7 @@ def linked_views(at) -> list[tuple[dict, object]]:
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
     out = []
-    for e in at.get("bidi_component"):
+    for e in shown(at, "bidi_component"):
         p = e.proto
         if p.component_name != "latent_explorer.linked_view":
             continue
