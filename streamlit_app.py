@@ -6,10 +6,12 @@ from explorer.knn_core import warm_up_in_background
 from explorer.ui import PAGES
 from explorer.ui.deck import after_page, page_key, play_bar, record_panel
 from explorer.ui.state import bound, remember_url, sidebar, toast_url_notes, unknown_page_path
+from explorer.ui.warm import warm_pages
 from explorer.ui.widgets import PRESENT_KEY, announce_cancel, page_guard, presenting
 
 st.set_page_config(page_title="Latent Explorer", page_icon="🔭", layout="wide")
 warm_up_in_background()  # the neighbourhood core's compiled loop, loaded once per server process
+warm_pages()  # what the pages import, once per server process (explorer/ui/warm.py)
 remember_url()
 announce_cancel()
 

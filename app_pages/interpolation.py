@@ -116,6 +116,7 @@ with weight_tab:
 
     animation()
     gif_key = f"{A.sha256}-{B.sha256}-{layer}-{sel.dataset}-{sel.probe}-{len(alphas)}"
-    st.download_button("Download the animation (GIF)", cached.gif(gif_key, coords, probe.y.numpy(), alphas),
+    labels = probe.y.numpy()
+    st.download_button("Download the animation (GIF)", lambda: cached.gif(gif_key, coords, labels, alphas),  # drawn on click
                        file_name=f"path_{A.name}_{B.name}_{layer}.gif", mime="image/gif")
     st.caption("PCA fitted once at α = 0 (or native 2-D coordinates), so every frame shares the axes.")

@@ -16,8 +16,14 @@ Then Latent spaces on MNIST with a 10,000-point probe (the whole test set) and P
 (page open to idle, cache warm) and the time from a synthetic brush / a hover to the redrawn frame, timed in
 the page with performance.now(); and the server's resident memory with two sessions on that view.
 
+Then the shipped talk deck (assets/decks/relative-representations.json), after `deck precompute` into the
+benchmark's cache: the first slide's URL opened in a new browser, then each slide reached with the Right
+arrow key, timed from the key press to the slide drawn (position shown, script finished, charts and linked
+views drawn, no background work left); then the same walk once more (the server has shown every slide).
+
     python benchmarks/bench_browser.py            # quiet machine
     python benchmarks/bench_browser.py --busy     # one core kept busy by another process
+    python benchmarks/bench_browser.py --only deck --deck-cache DIR   # the deck row on a cache precomputed before
 """
 
 from __future__ import annotations
@@ -210,9 +216,18 @@ def main() -> None:
     ap.add_argument("--busy", action="store_true", help="keep one core busy with another process")
     ap.add_argument("--only", default="", help="only the pages whose name contains this")
     ap.add_argument("--skip-10k", action="store_true")
+    ap.add_argument("--deck-cache", help="a cache folder the deck was precomputed into (else precomputed here, minutes)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     env = {"EXPLORER_CACHE_DIR": str(tmp / "cache"), "EXPLORER_MODELS_DIR": str(tmp / "models")}
+    with_deck = not args.only or "deck" in args.only.lower()
+    if with_deck:
+        if args.deck_cache:
+            env["EXPLORER_CACHE_DIR"] = args.deck_cache
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "explorer", "deck", "precompute", str(DECK)], cwd=ROOT, check=True,
+                       env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+        print(f"deck precompute {time.perf_counter() - t0:.0f} s (cache {env['EXPLORER_CACHE_DIR']})", flush=True)
     hog = busy_core() if args.busy else None
     mode = "one core busy" if args.busy else "quiet"
     try:
@@ -248,8 +263,10 @@ def main() -> None:
                       f"from the sidebar {via:5.2f} s · cached change median "
                       f"{statistics.median(took):5.2f} s (worst {max(took):.2f}; until the script ends "
                       f"{statistics.median(server):.2f} s) · {statistics.median(sent) / 1e3:7.1f} kB per change [{mode}]", flush=True)
-            if not args.skip_10k:
+            if not args.skip_10k and not (args.only and "10k" not in args.only.lower()):
                 ten_k(browser, url, mode)
+            if with_deck:
+                deck_walk(browser, url, mode)
             browser.close()
     finally:
         if hog:
@@ -295,6 +312,85 @@ def ten_k(browser, url: str, mode: str) -> None:
           flush=True)
     page.context.close()
     second.context.close()
+
+
+DECK = ROOT / "assets" / "decks" / "relative-representations.json"
+ARM_KEYS = """() => {
+  if (!window.__benchKeys) {
+    window.__benchKeys = true;
+    window.addEventListener('keydown', () => { window.__tKey = performance.now(); }, true);
+  }
+}"""
+# Resolves when slide n is drawn, with the milliseconds since the key press; checks only after the DOM changed
+# (a MutationObserver marks it, the next animation frame looks), so that measuring costs the page almost nothing.
+SLIDE_WATCH = """(n) => new Promise(resolve => {
+  let dirty = true;
+  const obs = new MutationObserver(() => { dirty = true; });
+  obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  const done = () => {
+    const pos = document.querySelector('[data-testid="deck-position"]');
+    if (!pos || !pos.textContent.trim().startsWith(n + ' /')) return false;
+    if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+    if (document.body.innerText.includes('in the background')) return false;
+    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].filter(c => c.offsetParent !== null);
+    if (!charts.every(c => c.querySelector('canvas, svg'))) return false;
+    const views = location.pathname.includes('latent_spaces') ? 4 : 0;
+    // the linked views live in shadow roots: their own registry (explorer/ui/linked_view.js) says which are drawn
+    const drawn = Object.values(window.__explorerLinked || {}).flatMap(g => [...g.views.values()])
+      .filter(v => v.root.isConnected && v.root.dataset.drawn).length;
+    return drawn >= views;
+  };
+  const frame = () => {
+    if (dirty) {
+      dirty = false;
+      if (done()) {
+        // two more frames: what was drawn is on the screen
+        requestAnimationFrame(() => requestAnimationFrame(() => { obs.disconnect(); resolve(performance.now() - window.__tKey); }));
+        return;
+      }
+    }
+    requestAnimationFrame(frame);
+  };
+  setInterval(() => { dirty = true; }, 200);  // a canvas drawn without a DOM change
+  requestAnimationFrame(frame);
+})"""
+
+
+def first_slide(page, url: str) -> float:
+    """Seconds from opening slide 1's URL until it is drawn (timed here, the page being new)."""
+    wire = Wire(page)
+    t0 = time.perf_counter()
+    page.goto(f"{url}/?deck={DECK.stem}&slide=1")
+    while wire.finished == 0:
+        page.wait_for_timeout(20)
+    page.evaluate("() => { window.__tKey = 0; }")
+    page.evaluate(SLIDE_WATCH, 1)
+    took = time.perf_counter() - t0
+    page.locator("[data-deck-keys='on']").wait_for(state="attached")
+    page.evaluate(ARM_KEYS)
+    return took
+
+
+def deck_walk(browser, url: str, mode: str) -> None:
+    """Slide 1 opened in a new browser, then each next slide with the Right arrow key, timed in the page
+    from the key press to the slide drawn; twice (the second time the server's memory holds every slide)."""
+    import json
+
+    slides = json.loads(DECK.read_text())["slides"]
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    for walk in ("first walk", "second walk"):
+        first = first_slide(page, url)
+        times = []
+        for n in range(2, len(slides) + 1):
+            page.mouse.click(5, 300)  # the keys go to the page, not to a widget
+            page.wait_for_timeout(300)
+            page.keyboard.press("ArrowRight")
+            times.append(page.evaluate(SLIDE_WATCH, n) / 1e3)
+        per = " ".join(f"{t:.2f}" for t in times)
+        print(f"Deck, {walk:12s} slide 1 opened in a new browser {first:5.2f} s · Right arrow → slide drawn, slides 2–{len(slides)}: "
+              f"{per} s · median {statistics.median(times):.2f}, worst {max(times):.2f} (slide {times.index(max(times)) + 2}) [{mode}]",
+              flush=True)
+    page.context.close()
 
 
 if __name__ == "__main__":

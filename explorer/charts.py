@@ -347,18 +347,23 @@ def animation_gif(coords: dict[str, "np.ndarray"], labels, alphas, size: int = 2
 
     palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-    labels = np.asarray(labels)
+    # palette images (0 white, 1 black, 2.. the classes): the GIF is written as drawn, with no colour quantisation
+    flat = [255, 255, 255, 0, 0, 0] + [v for rgb in palette for v in rgb]
+    colour = np.asarray(labels).astype(np.int64) % 10 + 2
+    scaled = {}
+    for name, xy in coords.items():  # one box per path, for every frame
+        lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
+        scaled[name] = (xy - lo) / np.maximum(hi - lo, 1e-12) * (size - 20) + 10
     frames = []
     for t, a in enumerate(alphas):
-        img = Image.new("RGB", (size * len(coords), size + 20), "white")
+        img = Image.new("P", (size * len(coords), size + 20), 0)
+        img.putpalette(flat)
         draw = ImageDraw.Draw(img)
-        for p, (name, xy) in enumerate(coords.items()):
-            lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
-            scaled = (xy[t] - lo) / np.maximum(hi - lo, 1e-12) * (size - 20) + 10
-            for (px, py), c in zip(scaled, labels):
+        for p, (name, xy) in enumerate(scaled.items()):
+            for (px, py), c in zip(xy[t].tolist(), colour.tolist()):
                 px, py = px + p * size, size - py
-                draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=palette[int(c) % 10])
-            draw.text((p * size + 6, size + 4), f"{name}   alpha = {a:.2f}", fill="black")
+                draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=c)
+            draw.text((p * size + 6, size + 4), f"{name}   alpha = {a:.2f}", fill=1)
         frames.append(img)
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=ms, loop=0)

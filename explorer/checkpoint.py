@@ -157,11 +157,12 @@ def load_checkpoint(path: Path | str | Checkpoint, device: str | torch.device = 
 
     try:
         info = dataset_info(ck.dataset)
-        model = build_model(ck.arch, info.shape, info.n_classes, ck.meta["hparams"])
+        with torch.device("meta"):  # no random initialisation of weights the file replaces (a third of a warm page)
+            model = build_model(ck.arch, info.shape, info.n_classes, ck.meta["hparams"])
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{ck.sidecar.name}: cannot build {ck.arch!r}: {exc}") from None
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         detail = "; ".join(line.strip() for line in first[1:4]) or first[0]
@@ -177,6 +178,9 @@ def load_checkpoint(path: Path | str | Checkpoint, device: str | torch.device = 
             raise CheckpointError(f"{ck.sidecar.name}: relative model needs {model.n_anchors} anchor indices in its sidecar")
         train = load_split(ck.dataset, "train", data_root)
         model.set_anchors(train.x[torch.as_tensor(idx)])
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:  # every tensor comes from the file (strict) or from set_anchors
+        raise CheckpointError(f"{ck.weights.name}: no values for {', '.join(left[:5])}")
     model.eval()
     return model.to(device), ck
 

@@ -154,9 +154,25 @@ class _CIFAR10Present:
         return _Cifar(root, train=train, download=False)
 
 
-def _load_torchvision(name: str, split: str, root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision import datasets as tvd
+def read_idx(path: Path) -> np.ndarray:
+    """An unsigned-byte IDX file (the format of MNIST and Fashion-MNIST, as torchvision stores them under
+    ``raw/``): two zero bytes, the type code 0x08, the number of dimensions, each dimension as a big-endian
+    int32, then the values. Read here rather than through ``torchvision.datasets``, whose import pulls in
+    ``torch._dynamo``: 3 s of a server's first page with compiled bytecode, 10 s without, for a 16-byte header."""
+    raw = path.read_bytes()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path.name} is not an IDX file")
+    if raw[2] != 0x08:
+        raise ValueError(f"{path.name}: IDX type 0x{raw[2]:02x}, expected unsigned bytes (0x08)")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4).astype(np.int64)
+    start = 4 + 4 * ndim
+    if len(raw) - start != int(np.prod(dims)):
+        raise ValueError(f"{path.name} holds {len(raw) - start} values, its header says {int(np.prod(dims))} (truncated?)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(tuple(dims)).copy()
 
+
+def _load_torchvision(name: str, split: str, root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     missing = missing_files(name, root)
     if missing and not download:
         raise DatasetUnavailable(_unavailable_message(name, root, missing))
@@ -166,11 +182,20 @@ def _load_torchvision(name: str, split: str, root: Path, download: bool) -> tupl
             ds = _CIFAR10Present.make(str(root), train, download)
             x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)
             y = torch.as_tensor(ds.targets, dtype=torch.int64)
-        else:
+        elif download:
+            from torchvision import datasets as tvd
+
             cls = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST}[name]
             ds = cls(str(root), train=train, download=download)
             x = ds.data.unsqueeze(1)
             y = ds.targets.to(torch.int64)
+        else:
+            prefix = "train" if train else "t10k"
+            base = root / DATASETS[name].folder / "raw"
+            x = torch.from_numpy(read_idx(base / f"{prefix}-images-idx3-ubyte")).unsqueeze(1)
+            y = torch.from_numpy(read_idx(base / f"{prefix}-labels-idx1-ubyte")).to(torch.int64)
+            if len(x) != len(y):
+                raise ValueError(f"{len(x)} images but {len(y)} labels")
     except DatasetUnavailable:
         raise
     except Exception as exc:  # unreadable or truncated files, failed download

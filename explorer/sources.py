@@ -394,7 +394,8 @@ def activations(src: Source, probe: Probe, device: str = "cpu", store=None, prog
 
         ck = src.checkpoint
         info = DATASETS[ck.dataset]
-        names = build_model(ck.arch, info.shape, info.n_classes, ck.meta["hparams"]).layer_names  # no weights read on a hit
+        with torch.device("meta"):  # the layer names only: no weights read on a hit, none initialised
+            names = build_model(ck.arch, info.shape, info.n_classes, ck.meta["hparams"]).layer_names
         return probe_activations(lambda: load_checkpoint(ck, device)[0], ck, probe, store, layer_names=names)
     parts = {"source": src.key, **probe.key, "v": ACTIVATIONS_VERSION}
     if probe.texts is not None:
@@ -419,7 +420,8 @@ def default_layer(src: Source, layers: list[str]) -> str:
 
         info = DATASETS[src.checkpoint.dataset]
         try:
-            return build_model(src.checkpoint.arch, info.shape, info.n_classes, src.checkpoint.meta["hparams"]).bottleneck
+            with torch.device("meta"):
+                return build_model(src.checkpoint.arch, info.shape, info.n_classes, src.checkpoint.meta["hparams"]).bottleneck
         except Exception:  # a layer list is all a page needs; any build problem shows on loading
             pass
     if src.kind == "torchvision":

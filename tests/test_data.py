@@ -93,3 +93,31 @@ def test_unknown_dataset_and_split():
         data.load_split("imagenet")
     with pytest.raises(ValueError, match="split"):
         data.load_split("digits", "val")
+
+
+def test_our_idx_reader_equals_torchvisions_on_real_mnist(mnist_root):
+    from torchvision.datasets import MNIST
+
+    data._load_cached.cache_clear()
+    for split, train in (("test", False), ("train", True)):
+        ours = data.load_split("mnist", split, mnist_root)
+        theirs = MNIST(str(mnist_root), train=train)
+        assert torch.equal(ours.x, theirs.data.unsqueeze(1).to(torch.float32).div_(255.0))
+        assert torch.equal(ours.y, theirs.targets.to(torch.int64))
+
+
+def test_a_truncated_or_foreign_idx_file_is_a_clear_message(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", 3), ("t10k", 2)):
+        _idx(raw / f"{prefix}-images-idx3-ubyte", np.zeros((n, 28, 28)))
+        _idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n))
+    images = raw / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-5])
+    data._load_cached.cache_clear()
+    with pytest.raises(data.DatasetUnavailable, match="t10k-images-idx3-ubyte holds 1563 values, its header says 1568"):
+        data.load_split("fashion_mnist", "test", tmp_path)
+    images.write_bytes(b"PK\x03\x04 a zip, not IDX")
+    data._load_cached.cache_clear()
+    with pytest.raises(data.DatasetUnavailable, match="is not an IDX file"):
+        data.load_split("fashion_mnist", "test", tmp_path)

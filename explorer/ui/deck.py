@@ -18,6 +18,7 @@ import streamlit as st
 
 from explorer import deck as decks
 from explorer.ui.state import current_view, finish_view, open_view
+from explorer.ui.warm import warm_deck
 
 _HERE = Path(__file__).parent
 _KEYS = st.components.v2.component("latent_explorer.deck_keys", js=(_HERE / "deck_keys.js").read_text())
@@ -86,6 +87,7 @@ def play_bar(pages: dict, current: str) -> None:
     if not deck.slides:
         st.error(f"The deck “{name}” has no slides yet: add views with “Add this view to the deck” (sidebar, Presentation off).")
         return
+    warm_deck(name, deck)  # its datasets and models, in the background, before the next slides ask for them
     goto = st.session_state.pop("_deck_goto", None)
     if goto is not None:
         _go(pages, name, goto, notes)
