@@ -258,3 +258,15 @@ def test_export_writes_each_shown_chart_as_svg_and_never_overwrites(tmp_path, de
     with pytest.raises(FileExistsError, match="already holds exported charts"):
         deck_runner.export(path, out, "svg")
     assert {p: p.read_bytes() for p in out.iterdir()} == before  # a second export into the folder touches nothing
+
+
+def test_a_playing_deck_warms_what_its_slides_name():
+    from explorer.ui import warm
+
+    deck = decks.load(decks.path_of("relative-representations"))
+    datasets, models, zoos = warm.deck_needs(deck)
+    assert datasets == {"mnist"} and zoos == {"mnist"}  # a Stitching slide: the whole zoo of its dataset
+    assert models == {("mnist", f"mnist-{m}-s{s}") for m in ("mlp_ae-l64", "mlp_clf") for s in (0, 1)}
+    mods = warm.page_modules()
+    assert {"explorer.stitching", "explorer.interpolation", "explorer.ui.cached", "explorer.similarity"} <= set(mods)
+    assert all(m.split(".")[0] == "explorer" for m in mods)
