@@ -116,7 +116,7 @@ def _on_request(at) -> list[str]:
     return [k for k in ON_REQUEST if k in keys]
 
 
-def _each_slide(path: Path, progress=None, label=None):
+def _each_slide(path: Path, progress=None):
     """(number, deck name) for each slide of the deck at ``path``, with the deck visible to the app and
     ``progress(i, n, text)`` called before each slide and once at the end."""
     deck = decks.load(path)
