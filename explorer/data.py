@@ -2,8 +2,9 @@
 
 Every dataset is returned as a :class:`Split`: images as float32 in ``[0, 1]`` with shape
 ``[N, C, H, W]`` and integer labels. ``digits`` (scikit-learn's 8x8 digits) is embedded and always
-works offline; the others are read through ``torchvision.datasets`` from a data root
-(``EXPLORER_DATA_DIR``, default ``data/`` in the project) and are downloaded only when the caller
+works offline; the others are read from a data root in torchvision's layout (``EXPLORER_DATA_DIR``,
+default ``data/`` in the project): MNIST and Fashion-MNIST from their IDX files (``read_idx``),
+CIFAR-10 through ``torchvision.datasets``. They are downloaded (by torchvision) only when the caller
 asks for it explicitly.
 """
 
