@@ -1,8 +1,8 @@
 """Warm a server's memory before a person waits for it, in daemon threads.
 
 A server started for a talk has an empty memory: the first visit of each page imports its modules,
-the first slide on MNIST reads and converts its 60,000 training images (relative models take their
-anchors from them), and each model is read, checked and built once. The disk cache already holds
+the first slide on MNIST reads its test images, a relative model also the 60,000 training images
+(its anchors come from them), and each model is read, checked and built once. The disk cache already holds
 the results (``deck precompute``); these first-visit costs are what is left, measured at 0.5–1.6 s
 per slide in the browser benchmark's first walk through the shipped deck.
 
@@ -94,8 +94,7 @@ def _load_deck(deck) -> None:
     device = device_choices()[0][0]  # the sidebar's default device: the models the pages will ask for
     datasets, models, zoos = deck_needs(deck)
     for ds in sorted(d for d in datasets if d in DATASETS):
-        for split in ("test", "train"):
-            load_split(ds, split)
+        load_split(ds, "test")  # the training split comes with the first relative model (its anchors)
     for ds in sorted(datasets):
         cks, _ = cached.zoo(ds)
         for ck in cks:
