@@ -255,6 +255,7 @@ def export(path: Path, out_dir: Path, fmt: str = "svg", progress=None) -> list[P
     import vl_convert as vlc
 
     from explorer.charts import view_export_chart
+    from explorer.io import atomic_write_bytes
 
     if out_dir.is_dir() and (old := sorted(out_dir.glob(f"slide*-chart*.{fmt}"))):
         raise FileExistsError(f"{out_dir} already holds exported charts ({old[0].name}, ...): export into an empty "
@@ -265,11 +266,8 @@ def export(path: Path, out_dir: Path, fmt: str = "svg", progress=None) -> list[P
         run = run_slide(name, i)
         specs = _vega_specs(run.app) + [view_export_chart(meta, frame).to_dict() for meta, frame in linked_views(run.app)]
         for j, spec in enumerate(specs, start=1):
-            target = out_dir / f"slide{i:02d}-chart{j}.{fmt}"
-            if target.exists():  # never overwrite a file this run did not write
-                raise FileExistsError(f"{target} already exists: export into an empty folder (or remove that file)")
-            data = vlc.vegalite_to_svg(spec).encode() if fmt == "svg" else vlc.vegalite_to_png(spec, scale=2)
-            target.write_bytes(data)
+            target = out_dir / f"slide{i:02d}-chart{j}.{fmt}"  # none there: checked above, for every such name
+            atomic_write_bytes(target, vlc.vegalite_to_svg(spec).encode() if fmt == "svg" else vlc.vegalite_to_png(spec, scale=2))
             written.append(target)
     return written
 
