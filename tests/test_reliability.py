@@ -333,28 +333,63 @@ def test_a_training_far_worse_than_the_zoo_is_flagged(tmp_path, capsys):
     assert "warning: digits-mlp_ae-l16-s0: test MSE" in err and "learning rate (1) may be too high" in err
 
 
-def test_two_trainings_at_once_run_one_after_the_other(models_dir):
-    """Two sessions press Train together: the second waits for the first (one training per server)."""
+def test_a_training_waits_while_another_session_holds_the_server(models_dir):
+    """Another session's training holds the server's one slot: Train waits (saying so) and starts
+    only when the slot is free. The other session is this test holding the slot, because two
+    AppTests cannot run at once in one process (each run swaps streamlit's global Runtime and
+    config.get_option, and the first to finish undoes the other's: what a CI run met)."""
     import threading
+    import time
 
-    results = {}
+    from explorer.ui import widgets
 
-    def session(i):
-        results[i] = _page(None, h_arch="mlp_clf", h_epochs="3", h_seeds=str(i + 5))
-        results[i].button(key="FormSubmitter:train-Train").click().run()
+    at = _page(None, h_arch="mlp_clf", h_epochs="3", h_seeds="5")
+    errors = []
 
-    threads = [threading.Thread(target=session, args=(i,)) for i in range(2)]
+    def press():
+        try:
+            at.button(key="FormSubmitter:train-Train").click().run()
+        except Exception as e:  # a thread's exception is otherwise only a warning
+            errors.append(e)
+
+    assert widgets._EXCLUSIVE.acquire(timeout=5)
+    try:
+        t = threading.Thread(target=press)
+        t.start()
+        time.sleep(3)
+        assert t.is_alive()  # still waiting for the slot
+        assert not list(models_dir.glob("digits-mlp_clf-s5*"))
+    finally:
+        freed = time.time()
+        widgets._EXCLUSIVE.release()
+    t.join(timeout=170)
+    assert not t.is_alive() and not errors, errors
+    assert not at.exception
+    meta = json.loads((models_dir / "digits-mlp_clf-s5.json").read_text())
+    assert meta["train"]["started"] >= freed - 0.01, (meta["train"], freed)
+
+
+def test_one_at_a_time_lets_one_thread_in_at_a_time():
+    import threading
+    import time
+
+    from explorer.ui.widgets import one_at_a_time
+
+    spans = []
+
+    def work():
+        with one_at_a_time("training"):
+            t0 = time.perf_counter()
+            time.sleep(0.4)
+            spans.append((t0, time.perf_counter()))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    spans = []
-    for i in range(2):
-        assert not results[i].exception
-        meta = json.loads((models_dir / f"digits-mlp_clf-s{i + 5}.json").read_text())
-        spans.append((meta["train"]["started"], meta["train"]["finished"]))
     spans.sort()
-    assert spans[0][1] <= spans[1][0], spans  # no overlap
+    assert len(spans) == 2 and spans[0][1] <= spans[1][0], spans
 
 
 def test_the_models_folder_is_capped(models_dir, monkeypatch, capsys):
