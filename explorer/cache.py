@@ -192,6 +192,10 @@ class DiskCache:
             except OSError:
                 pass
 
+    def peek(self, fn: str, parts: dict) -> dict[str, np.ndarray] | None:
+        """The stored value for (fn, parts), or None; never computes."""
+        return self.get(cache_key(fn, **parts))
+
     def memoize(self, fn: str, parts: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """The cached value for (fn, parts), computing and storing it on a miss."""
         return self.memoize_key(cache_key(fn, **parts), compute)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from explorer import data as data_mod
+from explorer.atlas import DEPTHS
 from explorer.cache import default_cache_dir
 from explorer.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from explorer.data import DATASETS, DatasetUnavailable
@@ -90,8 +92,42 @@ def cmd_zoo(a) -> int:
     from explorer.device import resolve_device
     from explorer.zoo import ZOO_DIR, ZOO_SPEC
 
+    if a.atlas:
+        return _train_atlas(Path(a.out) if a.out else None, str(resolve_device(a.device)))
     cfgs = [c for c in ZOO_SPEC if not a.only or c.dataset in a.only]
     return _train_many(cfgs, Path(a.out) if a.out else ZOO_DIR, str(resolve_device(a.device)), a.skip_existing)
+
+
+def _train_atlas(out: Path | None, device: str) -> int:
+    """The atlas zoo into the user's models folder (or ``out``). A network already there is kept when it was
+    trained with the same settings, and never overwritten when it was not (that is an error naming it)."""
+    from explorer.checkpoint import read_sidecar
+    from explorer.zoo import ATLAS_SPEC, check_models_room, user_models_dir
+
+    out = out or user_models_dir()
+    todo = []
+    for name, cfg in ATLAS_SPEC:
+        sidecar = out / f"{name}.json"
+        if not sidecar.exists():
+            todo.append((name, cfg))
+            continue
+        train = read_sidecar(sidecar).meta.get("train", {})
+        if (train.get("arch"), train.get("seed"), train.get("epochs"), train.get("hparams")) != (cfg.arch, cfg.seed, cfg.epochs, cfg.hparams):
+            raise ValueError(f"{sidecar} exists and was not trained as the atlas zoo's {name}: move it away (it is left as it is)")
+    print(f"atlas zoo: {len(ATLAS_SPEC) - len(todo)} of {len(ATLAS_SPEC)} networks already in {out}; training {len(todo)}")
+    t0 = time.perf_counter()
+    for name, cfg in todo:
+        if out.resolve() == user_models_dir().resolve():
+            check_models_room(out)
+        bar, update = _tqdm_progress(name)
+        try:
+            ck = train_and_save(cfg, out, name, device=device, progress=update)
+        finally:
+            bar.close()
+        print(f"{ck.name}: test accuracy {ck.meta['metrics']['test']['accuracy']:.4f}; {ck.meta['train']['time_s']:.1f} s")
+    if todo:
+        print(f"trained {len(todo)} networks in {time.perf_counter() - t0:.0f} s")
+    return 0
 
 
 def cmd_list(a) -> int:
@@ -243,6 +279,96 @@ def cmd_similarity(a) -> int:
     return 0
 
 
+def cmd_sweep(a) -> int:
+    """Every pair of the matching networks into the disk cache (in this process, or on Ray), then the matrix."""
+    import fnmatch
+
+    import numpy as np
+    import pandas as pd
+
+    from explorer import atlas as at
+    from explorer import sources
+    from explorer.cache import DiskCache
+    from explorer.device import resolve_device
+
+    settings = at.Settings("cka_linear" if a.measure == "cka" else a.measure, a.depth, a.debiased, a.fraction).checked()
+    if a.dataset is None:
+        datasets = sorted({s.dataset for ds in sources.dataset_names() if ds in DATASETS for s in _listed(ds)
+                           if any(fnmatch.fnmatchcase(s.name, p) for p in a.models)})
+        if len(datasets) > 1:
+            raise ValueError(f"--models {' '.join(a.models)} matches networks of {', '.join(datasets)}: networks of different "
+                             "datasets cannot share a probe; give --dataset")
+        a.dataset = datasets[0] if datasets else "digits"
+    picked = at.select(sources.list_sources(a.dataset), a.models)
+    total = sources.dataset_size(a.dataset)
+    if a.probe > total:
+        print(f"note: --probe {a.probe} is larger than {a.dataset}'s {a.split} split ({total} samples); using all of them", file=sys.stderr)
+    n = min(a.probe, total)
+    probe = sources.load_any_probe(a.dataset, n, a.split)
+    store = DiskCache(a.cache) if a.cache else DiskCache()
+    device = str(resolve_device(a.device))
+    ms = at.members(picked, settings.depth, probe, device, store)
+    found, missing = at.look_up(ms, probe, settings, store)
+    where = "in this process" if a.ray is None else f"on Ray ({a.ray})"
+    print(f"{len(ms)} networks, {len(found) + len(missing)} pairs: {len(found)} in the cache at {store.root}, "
+          f"{len(missing)} to compute {where}", file=sys.stderr)
+    t0 = time.perf_counter()
+    if missing:
+        bar, progress = _fraction_bar(f"{settings.label} sweep")
+        try:
+            if a.ray is None:
+                found.update(at.compute_pairs(ms, missing, probe, settings, device, store, progress))
+            else:
+                from explorer import ray_sweep
+
+                ray_sweep.sweep(a.dataset, [m.name for m in ms], {"n": n, "split": a.split}, settings, missing,
+                                str(store.root), a.ray, progress=progress)
+                found, still = at.look_up(ms, probe, settings, store)
+                if still:
+                    raise ValueError(f"{len(still)} pairs are not in the cache after the Ray sweep: is {store.root} a folder "
+                                     "every worker shares?")
+        finally:
+            bar.close()
+    result = at.assemble(ms, settings, found, len(missing))
+    order = result.order()
+    names = [result.names[i] for i in order]
+    frame = pd.DataFrame(result.similarity[np.ix_(order, order)], index=[f"{k + 1:>2} {n}" for k, n in enumerate(names)],
+                         columns=[str(k + 1) for k in range(len(names))])
+    layers = sorted({m.layer for m in ms})
+    print(f"{settings.label} at depth {settings.depth} ({', '.join(layers)}), {n} {a.split} samples of {a.dataset}; "
+          f"{len(missing)} pairs computed in {time.perf_counter() - t0:.1f} s; rows in clustering order, columns numbered as the rows")
+    with pd.option_context("display.width", 250, "display.max_columns", 200):
+        print(frame.round(3).to_string())
+    Y, stress = result.embedding() if result.complete else (None, float("nan"))
+    info = at.member_frame(ms)
+    for col in ("architecture", "shape", "seed"):
+        sep = at.separation(result.distance, list(info[col]))
+        if sep is not None:
+            print(f"silhouette by {col}: {sep:+.2f}")
+    if result.complete:
+        print(f"classical MDS in 2-D: Kruskal stress-1 {stress:.3f}")
+    for (i, j), note in result.notes.items():
+        print(f"left blank: {result.names[i]} vs {result.names[j]}: {note}", file=sys.stderr)
+    if a.csv:
+        from explorer.io import atomic_write_bytes
+
+        out = Path(a.csv)
+        if out.exists():
+            raise ValueError(f"{out} exists: give a new file name (it is left as it is)")
+        atomic_write_bytes(out, result.frame().to_csv(index=False).encode())
+        print(f"pairs written to {out}")
+    return 0
+
+
+def _listed(dataset: str) -> list:
+    from explorer import sources
+
+    try:
+        return sources.list_sources(dataset)
+    except (DatasetUnavailable, ValueError):
+        return []
+
+
 def cmd_geometry(a) -> int:
     from explorer import analyses
     from explorer.cache import DiskCache
@@ -391,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--out", help="output folder (default assets/zoo)")
     z.add_argument("--device", default="auto")
     z.add_argument("--skip-existing", action="store_true")
+    z.add_argument("--atlas", action="store_true",
+                   help="instead: the atlas zoo (24 small digits classifiers, 3 architectures x 2 widths x 4 seeds) "
+                        "into the user models folder; networks already there are kept")
     z.set_defaults(fn=cmd_zoo)
 
     ls = sub.add_parser("list", help="list checkpoints of the zoo and user folders, and unusable files")
@@ -465,6 +594,21 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("folder")
     at.add_argument("--name")
     at.set_defaults(fn=cmd_add_transformer)
+
+    sw = sub.add_parser("sweep", help="zoo atlas: every pair of many networks at one depth into the cache, then the matrix")
+    sw.add_argument("--dataset", help="the networks' dataset (default: the one the --models patterns match)")
+    sw.add_argument("--models", nargs="+", default=["*"], help="shell-style name patterns, e.g. 'digits-atlas-*'")
+    sw.add_argument("--depth", default="penultimate", choices=list(DEPTHS))
+    sw.add_argument("--measure", default="cka_linear", help="a measure of `similarity` (cka = cka_linear)")
+    sw.add_argument("--debiased", action="store_true")
+    sw.add_argument("--fraction", type=float, default=1.0, help="kernel bandwidth (RBF, Laplace)")
+    sw.add_argument("--probe", type=int, default=2000)
+    sw.add_argument("--split", default="test", choices=["test", "train"])
+    sw.add_argument("--device", default="auto")
+    sw.add_argument("--cache", help="the cache folder (default: the app's); on Ray, a folder every worker sees")
+    sw.add_argument("--ray", help="run on Ray: 'local' (a Ray on this machine), 'auto' (the running cluster) or HOST:PORT")
+    sw.add_argument("--csv", help="also write every pair to this (new) CSV file")
+    sw.set_defaults(fn=cmd_sweep)
 
     dk = sub.add_parser("deck", help="talk decks: precompute every slide, pack/unpack for another machine, export charts")
     dk.add_argument("action", choices=["precompute", "check", "pack", "unpack", "export", "list"],

@@ -424,6 +424,21 @@ def relu_cka(X, Y, kernel: str = "max", fraction: float = 1.0) -> float:
 # ---------------------------------------------------------------- all layer pairs
 
 
+def prepare(X, measure: str, debiased: bool = False, fraction: float = 1.0, what: str = "X") -> Prepared:
+    """One layer made ready for ``measure`` once (netrep's ``partial_fit``): every pair with it then
+    costs only ``compare``. ``X`` is [N, D], or [N, C, H, W] for the measures that keep channels."""
+    debiased = debiased or measure in UNBIASED_ONLY
+    check_measure(measure, debiased, fraction)
+    return _prepare(X, measure, debiased, fraction, what)
+
+
+def compare(a: Prepared, b: Prepared, measure: str, debiased: bool = False) -> float:
+    """The similarity of two layers prepared for the same ``measure`` on the same samples."""
+    if a.n != b.n:
+        raise ValueError(f"the two layers must hold the same samples: {a.n} rows vs {b.n}")
+    return _pair(a, b, measure, debiased or measure in UNBIASED_ONLY)
+
+
 def similarity_matrix(
     acts_a: dict,
     acts_b: dict | None,

@@ -62,6 +62,23 @@ ZOO_SPEC: list[TrainConfig] = [
 ]
 
 
+# The atlas zoo (``python -m explorer zoo --atlas``): 3 architectures x 2 widths x 4 seeds of small digits
+# classifiers, trained into the user's models folder rather than shipped (assets/zoo is at its 40 MB).
+ATLAS_SHAPES: dict[str, tuple[str, dict]] = {
+    "mlp-narrow": ("mlp_clf", {"hidden": [32, 32]}),
+    "mlp-wide": ("mlp_clf", {"hidden": [128, 128]}),
+    "cnn-narrow": ("cnn_clf", {"channels": [8, 16], "fc": 32}),
+    "cnn-wide": ("cnn_clf", {"channels": [16, 32], "fc": 128}),
+    "rel-narrow": ("rel_clf", {"hidden": [64], "latent": 32, "n_anchors": 100}),
+    "rel-wide": ("rel_clf", {"hidden": [256], "latent": 64, "n_anchors": 100}),
+}
+ATLAS_SEEDS = (0, 1, 2, 3)
+ATLAS_SPEC: list[tuple[str, TrainConfig]] = [
+    (f"digits-atlas-{shape}-s{seed}", TrainConfig("digits", arch, seed, 30, hparams=dict(hp)))
+    for shape, (arch, hp) in ATLAS_SHAPES.items() for seed in ATLAS_SEEDS
+]
+
+
 def zoo_frame(cks: list[Checkpoint]):
     """One row per checkpoint: name, architecture, dataset, seed, size, test metrics, training time."""
     import pandas as pd
