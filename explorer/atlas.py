@@ -17,6 +17,8 @@ MDS (scikit-learn's ``ClassicalMDS``), with Kruskal's stress-1 saying how faithf
 from __future__ import annotations
 
 import fnmatch
+import functools
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,6 +30,7 @@ from explorer.similarity import CHANNEL_MEASURES, GRAM_MEASURES, MEASURES, UNBIA
 from explorer.sources import Source, activations
 
 PAIR_FN = "atlas_pair-1"
+MATRIX_FN = "atlas_matrix-1"
 MIN_NETWORKS = 3
 
 
@@ -98,16 +101,23 @@ def layers_of(src: Source, probe=None, device: str = "cpu", store=None) -> tuple
     from explorer.sources import default_layer
 
     if src.checkpoint is not None:
-        from explorer.data import DATASETS
-        from explorer.models import build_model
-
         ck = src.checkpoint
-        info = DATASETS[ck.dataset]
-        with torch.device("meta"):
-            model = build_model(ck.arch, info.shape, info.n_classes, ck.meta["hparams"])
-        return list(model.layer_names), model.bottleneck
+        layers, bottleneck = _network_layers(ck.arch, ck.dataset, json.dumps(ck.meta["hparams"], sort_keys=True))
+        return list(layers), bottleneck
     names = list(activations(src, probe, device, store))
     return [n for n in names if n != "input"] or names, default_layer(src, names)
+
+
+@functools.lru_cache(maxsize=256)
+def _network_layers(arch: str, dataset: str, hparams: str) -> tuple[tuple[str, ...], str]:
+    """A zoo architecture's layer names and bottleneck, built without weights (on the meta device)."""
+    from explorer.data import DATASETS
+    from explorer.models import build_model
+
+    info = DATASETS[dataset]
+    with torch.device("meta"):
+        model = build_model(arch, info.shape, info.n_classes, json.loads(hparams))
+    return tuple(model.layer_names), model.bottleneck
 
 
 def members(sources: list[Source], depth: str, probe=None, device: str = "cpu", store=None) -> list[Member]:
@@ -304,15 +314,32 @@ def assemble(ms: list[Member], settings: Settings, values: dict[tuple[int, int],
     return Atlas(ms, settings, S, notes, computed)
 
 
-def atlas(sources: list[Source], probe, settings: Settings, device: str = "cpu", store=None, progress=None) -> Atlas:
+def atlas(sources: list[Source], probe, settings: Settings, device: str = "cpu", store=None, progress=None,
+          matrix_store=None) -> Atlas:
     """Every pair of ``sources`` at ``settings.depth``: the cached pairs read, the missing ones computed
-    (each network they need prepared once) and stored."""
+    (each network they need prepared once) and stored.
+
+    The whole matrix is also kept as one entry in ``matrix_store`` (default ``store``; the app gives
+    its memory store), so that showing the same atlas again reads one entry, not one per pair."""
     settings = settings.checked()
     ms = members(sources, settings.depth, probe, device, store)
+    matrix_store = store if matrix_store is None else matrix_store
+    parts = {"members": [[m.source.key, m.layer] for m in ms], **probe.key, "measure": settings.measure,
+             "debiased": settings.debiased, "fraction": settings.fraction}
+    look = getattr(matrix_store, "peek", None)
+    whole = look(MATRIX_FN, parts) if look is not None else None
+    if whole is not None:
+        notes = {tuple(map(int, k.split(","))): v for k, v in json.loads(bytes(whole["notes"]).decode()).items()}
+        return Atlas(ms, settings, np.asarray(whole["similarity"], dtype=np.float64), notes, 0)
     found, missing = look_up(ms, probe, settings, store)
     if missing:
         found.update(compute_pairs(ms, missing, probe, settings, device, store, progress))
-    return assemble(ms, settings, found, len(missing))
+    result = assemble(ms, settings, found, len(missing))
+    if matrix_store is not None:
+        notes = json.dumps({f"{i},{j}": v for (i, j), v in result.notes.items()}).encode()
+        matrix_store.memoize(MATRIX_FN, parts, lambda: {"similarity": result.similarity,
+                                                        "notes": np.frombuffer(notes, dtype=np.uint8)})
+    return result
 
 
 def separation(D: np.ndarray, labels: list) -> float | None:
@@ -328,22 +355,31 @@ def separation(D: np.ndarray, labels: list) -> float | None:
     return float(silhouette_score(D, labels, metric="precomputed"))
 
 
-def member_frame(ms: list[Member]) -> pd.DataFrame:
-    """One row per network: what a point of the atlas is coloured by and says on hover."""
+def network_frame(sources: list[Source]) -> pd.DataFrame:
+    """One row per network: what the page filters by, and what a point is coloured by and says on hover."""
     from explorer.models import arch_info
 
     rows = []
-    for m in ms:
-        ck = m.source.checkpoint
+    for src in sources:
+        ck = src.checkpoint
         hp = ck.meta.get("hparams", {}) if ck is not None else {}
         test = ck.meta.get("metrics", {}).get("test", {}) if ck is not None else {}
-        arch = ck.arch if ck is not None else m.source.kind
+        arch = ck.arch if ck is not None else src.kind
         widths = [hp[k] for k in ("hidden", "channels", "fc", "latent") if k in hp]
         rows.append({
-            "network": m.name, "layer": m.layer, "architecture": arch,
+            "network": src.name, "architecture": arch,
+            "kind": {"clf": "classifier", "ae": "autoencoder"}[arch_info(ck.arch).kind] if ck is not None else src.kind,
             "shape": f"{arch} " + " / ".join("-".join(map(str, w)) if isinstance(w, list) else str(w) for w in widths),
             "seed": str(ck.seed) if ck is not None else "",
             "representation": ("relative" if arch_info(ck.arch).relative else "absolute") if ck is not None else "absolute",
             "test accuracy": test.get("accuracy"), "test MSE": test.get("mse"),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["network", "architecture", "kind", "shape", "seed", "representation",
+                                       "test accuracy", "test MSE"])
+
+
+def member_frame(ms: list[Member]) -> pd.DataFrame:
+    """``network_frame`` of the members, with the layer that stands for each."""
+    df = network_frame([m.source for m in ms])
+    df.insert(1, "layer", [m.layer for m in ms])
+    return df

@@ -463,3 +463,51 @@ def penalty_chart(df: pd.DataFrame) -> alt.LayerChart:
         layers.append(alt.Chart(ident.tail(1)).mark_text(align="left", dx=8, color="#666", fontSize=12).encode(
             x=x, y=y, text=alt.value("identity (no fit)")))
     return alt.layer(*layers).properties(width=560, height=320)
+
+
+@reused
+def atlas_heatmap(df: pd.DataFrame, order: list[str], title: str) -> alt.LayerChart:
+    """The M x M similarity of an atlas, networks in ``order`` (the clustering's) on both axes; values in
+    the cells when M <= 20. ``df``: one row per pair (``network A``, ``network B``, ``similarity``)."""
+    labels = short_labels(order)
+    df = df.assign(A=df["network A"].map(labels), B=df["network B"].map(labels))
+    sort = [labels[n] for n in order]
+    size = max(320, min(720, 26 * len(order)))
+    base = alt.Chart(df).encode(
+        x=alt.X("B:N", sort=sort, title=None, axis=alt.Axis(labelAngle=-45, labelLimit=220, labelFontSize=12)),
+        y=alt.Y("A:N", sort=sort, title=None, axis=alt.Axis(labelLimit=220, labelFontSize=12)),
+        tooltip=["network A", "layer A", "network B", "layer B", alt.Tooltip("similarity:Q", format=".3f")],
+    )
+    layers = [base.mark_rect().encode(color=alt.Color(
+        "similarity:Q", scale=alt.Scale(scheme="viridis", clamp=True), title="similarity"))]
+    if len(order) <= 20:
+        layers.append(base.mark_text(fontSize=10).encode(
+            text=alt.Text("similarity:Q", format=".2f"),
+            color=alt.condition("datum.similarity > 0.85", alt.value("black"), alt.value("white"))))
+    return alt.layer(*layers).properties(width=size, height=size, title=title)
+
+
+@reused
+def atlas_map(df: pd.DataFrame, colour: str, title: str) -> alt.Chart:
+    """Networks as points of a 2-D embedding (``x``, ``y``), coloured by ``colour``; a click selects one
+    (selection ``pick``, by ``network``). Hover: the name, layer and test metrics."""
+    pick = alt.selection_point(name="pick", fields=["network"], on="click")
+    numeric = pd.api.types.is_numeric_dtype(df[colour])
+    colour_enc = (alt.Color(f"{colour}:Q", scale=alt.Scale(scheme="viridis"), title=colour) if numeric
+                  else alt.Color(f"{colour}:N", scale=alt.Scale(scheme="category10"), title=colour))
+    tips = ["network:N", "layer:N", "architecture:N", "seed:N", "representation:N"]
+    tips += [alt.Tooltip(f"{m}:Q", format=".4f") for m in ("test accuracy", "test MSE") if df[m].notna().any()]
+    return (
+        alt.Chart(df)
+        .mark_point(size=220, filled=True, strokeWidth=1.5, stroke="white")
+        .encode(
+            x=alt.X("x:Q", title="MDS 1", axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title="MDS 2", axis=alt.Axis(labels=False, ticks=False)),
+            color=colour_enc,
+            shape=alt.Shape("architecture:N", title="architecture"),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
+            tooltip=tips,
+        )
+        .add_params(pick)
+        .properties(width=520, height=440, title=title)
+    )

@@ -33,4 +33,10 @@ PAGES: list[tuple[str, str, str, str]] = [
         ":material/grid_on:",
         "CKA (linear, RBF, debiased), Procrustes and their ReLU-intertwiner versions, as layer x layer heatmaps of two models.",
     ),
+    (
+        "app_pages/atlas.py",
+        "Zoo atlas",
+        ":material/hub:",
+        "Many networks at once: every pair's similarity at one depth, clustered, and a map of the zoo where a click picks models.",
+    ),
 ]
