@@ -474,8 +474,8 @@ def atlas_heatmap(df: pd.DataFrame, order: list[str], title: str) -> alt.LayerCh
     sort = [labels[n] for n in order]
     size = max(320, min(720, 26 * len(order)))
     base = alt.Chart(df).encode(
-        x=alt.X("B:N", sort=sort, title=None, axis=alt.Axis(labelAngle=-45, labelLimit=220, labelFontSize=12)),
-        y=alt.Y("A:N", sort=sort, title=None, axis=alt.Axis(labelLimit=220, labelFontSize=12)),
+        x=alt.X("B:N", sort=sort, title=None, axis=alt.Axis(labelAngle=-45, labelLimit=220, labelFontSize=12, labelOverlap=False)),
+        y=alt.Y("A:N", sort=sort, title=None, axis=alt.Axis(labelLimit=220, labelFontSize=12, labelOverlap=False)),
         tooltip=["network A", "layer A", "network B", "layer B", alt.Tooltip("similarity:Q", format=".3f")],
     )
     layers = [base.mark_rect().encode(color=alt.Color(

@@ -43,14 +43,14 @@ def connect(address: str | None):
     (``"local"``: every core of this machine), or an existing cluster (``"auto"``, ``host:port``)."""
     import ray
 
+    if address not in (None, "local", "auto"):
+        _reachable(address)  # first: an address that does not answer is an error even beside a running Ray
     if ray.is_initialized():
         return ray
     env = {"env_vars": {k: os.environ[k] for k in _ENV if k in os.environ} | {"PYTHONPATH": _project_root()}}
     if address in (None, "local"):
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, runtime_env=env)
         return ray
-    if address != "auto":
-        _reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, runtime_env=env)
     except ConnectionError as exc:
