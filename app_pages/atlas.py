@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explorer import atlas, charts, sources
-from explorer.similarity import GRAM_MEASURES, MEASURES
+from explorer.similarity import CKA_MEASURES, GRAM_MEASURES, MEASURES, UNBIASED_ONLY
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
@@ -39,8 +39,11 @@ depth = bound(c[3].selectbox, "Depth", "at_depth", "penultimate", list(atlas.DEP
               help="\n\n".join(f"**{d.label}**: {d.description}" for d in atlas.DEPTHS.values()))
 measure = bound(c[4].selectbox, "Measure", "at_measure", "cka_linear", list(MEASURES), format_func=lambda m: MEASURES[m][0],
                 help="\n\n".join(f"**{label}**: {what}" for label, what in MEASURES.values()))
-names = bound(st.text_input, "Only networks whose names match", "at_names", "*",
+c = st.columns([5, 1])
+names = bound(c[0].text_input, "Only networks whose names match", "at_names", "*",
               help="Shell-style patterns separated by spaces, e.g. `digits-atlas-*` or `*-s0 *-s1`")
+debiased = bound(c[1].toggle, "Debiased", "at_debiased", False, disabled=measure not in CKA_MEASURES or measure in UNBIASED_ONLY,
+                 help="The unbiased HSIC estimator (CKA measures only; the G_ReLU CKA measures always use it)")
 keep = info["kind"].isin(kind) & info["architecture"].isin(arch) & info["seed"].isin(seed)
 picked = [s for s, k in zip(nets, keep) if k]
 with friendly_errors("No network to show"):
@@ -51,8 +54,8 @@ if len(picked) < atlas.MIN_NETWORKS:
 if measure in GRAM_MEASURES and sel.probe > 2000:
     st.warning(f"{MEASURES[measure][0]} keeps a {sel.probe} x {sel.probe} matrix per network: lower the probe size, or "
                "pick a linear measure.")
-settings = atlas.Settings(measure, depth)
-job = (tuple(s.key for s in picked), sel.dataset, sel.probe, measure, depth)
+settings = atlas.Settings(measure, depth, bool(debiased and measure in CKA_MEASURES))
+job = (tuple(s.key for s in picked), sel.dataset, sel.probe, measure, depth, settings.debiased)
 
 
 def compute(update):

@@ -12,6 +12,9 @@ For each page, on a server that is already running:
 Idle = the script's "finished" message has arrived, then two animation frames have been painted and every
 chart on the page has its canvas or SVG.
 
+The Zoo atlas row runs on the atlas zoo (`python -m explorer zoo --atlas`, trained first into the benchmark's
+models folder) and the shipped zoo's classifiers: 34 networks, 561 pairs.
+
 Then Latent spaces on MNIST with a 10,000-point probe (the whole test set) and PCA views: the first draw
 (page open to idle, cache warm) and the time from a synthetic brush / a hover to the redrawn frame, timed in
 the page with performance.now(); and the server's resident memory with two sessions on that view.
@@ -172,11 +175,13 @@ PAGES = [
     ("Stitching", "stitching", ("Models", "rel_clf (latent 64) vs mlp_clf", "rel_ae (latent 16) vs mlp_ae")),
     ("Interpolation", "interpolation", ("radio:Pick the two samples", "by index", "by class")),
     ("Similarity", "similarity", ("Measure", "Procrustes shape (Williams et al.)", "Linear CKA")),
+    # the atlas zoo's 24 networks with the shipped zoo's 10 classifiers (trained into the benchmark's models folder)
+    ("Zoo atlas", "atlas", ("Measure", "Procrustes shape (Williams et al.)", "Linear CKA")),
 ]
 
 
 TITLES = {"": "Home", "latent_spaces": "Latent spaces", "layer_geometry": "Layer geometry", "stitching": "Stitching",
-          "interpolation": "Interpolation", "similarity": "Similarity"}
+          "interpolation": "Interpolation", "similarity": "Similarity", "atlas": "Zoo atlas"}
 
 
 def rss_mb(pid: int) -> float:
@@ -228,6 +233,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "explorer", "deck", "precompute", str(DECK)], cwd=ROOT, check=True,
                        env={**os.environ, **env}, stdout=subprocess.DEVNULL)
         print(f"deck precompute {time.perf_counter() - t0:.0f} s (cache {env['EXPLORER_CACHE_DIR']})", flush=True)
+    if not args.only or "atlas" in args.only.lower():  # the atlas zoo (24 networks, about a minute)
+        subprocess.run([sys.executable, "-m", "explorer", "zoo", "--atlas"], cwd=ROOT, check=True,
+                       env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     hog = busy_core() if args.busy else None
     mode = "one core busy" if args.busy else "quiet"
     try:

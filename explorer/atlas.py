@@ -252,7 +252,7 @@ class Atlas:
     def names(self) -> list[str]:
         return [m.name for m in self.members]
 
-    @property
+    @functools.cached_property
     def distance(self) -> np.ndarray:
         """arccos of the similarity (the angle between the two networks' normalised representations)."""
         return np.arccos(np.clip(self.similarity, 0.0, 1.0))
@@ -279,14 +279,13 @@ class Atlas:
 
     def frame(self) -> pd.DataFrame:
         """One row per pair (both orders and the diagonal), for the heatmap and the CSV."""
-        rows = []
-        for i, a in enumerate(self.members):
-            for j, b in enumerate(self.members):
-                key = (min(i, j), max(i, j))
-                rows.append({"network A": a.name, "layer A": a.layer, "network B": b.name, "layer B": b.layer,
-                             "similarity": float(self.similarity[i, j]), "distance": float(self.distance[i, j]),
-                             "note": self.notes.get(key, "")})
-        return pd.DataFrame(rows)
+        m = len(self.members)
+        i, j = np.divmod(np.arange(m * m), m)
+        names, layers = np.array(self.names, dtype=object), np.array([x.layer for x in self.members], dtype=object)
+        lo, hi = np.minimum(i, j), np.maximum(i, j)
+        notes = [self.notes.get((a, b), "") for a, b in zip(lo.tolist(), hi.tolist())] if self.notes else [""] * (m * m)
+        return pd.DataFrame({"network A": names[i], "layer A": layers[i], "network B": names[j], "layer B": layers[j],
+                             "similarity": self.similarity.reshape(-1), "distance": self.distance.reshape(-1), "note": notes})
 
 
 def classical_mds(D: np.ndarray, k: int = 2) -> tuple[np.ndarray, float]:

@@ -349,14 +349,25 @@ def cmd_sweep(a) -> int:
         print(f"classical MDS in 2-D: Kruskal stress-1 {stress:.3f}")
     for (i, j), note in result.notes.items():
         print(f"left blank: {result.names[i]} vs {result.names[j]}: {note}", file=sys.stderr)
-    if a.csv:
-        from explorer.io import atomic_write_bytes
+    from explorer.io import atomic_write_bytes
 
-        out = Path(a.csv)
-        if out.exists():
-            raise ValueError(f"{out} exists: give a new file name (it is left as it is)")
-        atomic_write_bytes(out, result.frame().to_csv(index=False).encode())
-        print(f"pairs written to {out}")
+    for path in (a.csv, a.png):
+        if path and Path(path).exists():
+            raise ValueError(f"{path} exists: give a new file name (it is left as it is)")
+    if a.csv:
+        atomic_write_bytes(Path(a.csv), result.frame().to_csv(index=False).encode())
+        print(f"pairs written to {a.csv}")
+    if a.png and result.complete:
+        import altair as alt
+        import vl_convert as vlc
+
+        from explorer import charts
+
+        points = info.assign(x=Y[:, 0], y=Y[:, 1])
+        title = f"{settings.label}, {settings.depth}: MDS stress {stress:.2f}"
+        both = alt.hconcat(charts.atlas_map(points, "architecture", title), charts.atlas_heatmap(result.frame(), names, settings.label))
+        atomic_write_bytes(Path(a.png), vlc.vegalite_to_png(both.to_json(), scale=1.0))
+        print(f"map and matrix drawn to {a.png}")
     return 0
 
 
@@ -608,6 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--cache", help="the cache folder (default: the app's); on Ray, a folder every worker sees")
     sw.add_argument("--ray", help="run on Ray: 'local' (a Ray on this machine), 'auto' (the running cluster) or HOST:PORT")
     sw.add_argument("--csv", help="also write every pair to this (new) CSV file")
+    sw.add_argument("--png", help="also draw the MDS map and the matrix into this (new) PNG file")
     sw.set_defaults(fn=cmd_sweep)
 
     dk = sub.add_parser("deck", help="talk decks: precompute every slide, pack/unpack for another machine, export charts")
