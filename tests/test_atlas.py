@@ -178,3 +178,15 @@ def test_atlas_page_shows_the_zoo_and_its_groups(cache_dir):
     assert metrics != {m.label: m.value for m in at.metric}
     at.multiselect(key="at_seed").set_value(["0"]).run()
     assert any("1 network(s) pass the filters" in i.value for i in at.info)
+
+
+def test_sweep_cli_on_ray_fills_the_cache_the_in_process_sweep_then_reads(local_ray, tmp_path, capsys):
+    from explorer.cli import main
+
+    cache = tmp_path / "shared-cache"
+    args = ["sweep", "--models", *CLASSIFIERS, "--probe", "120", "--cache", str(cache)]
+    assert main([*args, "--ray", "local"]) == 0  # the Ray this process already runs
+    out = capsys.readouterr()
+    assert "28 to compute on Ray (local)" in out.err and "silhouette by architecture" in out.out
+    assert main(args) == 0
+    assert "28 in the cache" in capsys.readouterr().err
