@@ -10,7 +10,7 @@ from explorer.interpolation import BARRIERS, barriers, latent_strips
 from explorer.projection import pca_2d
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import friendly_errors, pair_for, require_data, require_networks, run_long, show_chart
+from explorer.ui.widgets import friendly_errors, pair_for, require_data, require_networks, run_long, show_chart, show_table
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
@@ -92,7 +92,7 @@ with weight_tab:
     st.caption(f"Barrier ({definition}): {BARRIERS[definition]}; the accuracy barrier is the same drop for the accuracy.")
     table = barriers(curve)
     shown = [c for c in table.columns if "barrier" not in c or c.endswith(f"({definition})")]
-    st.dataframe(table[shown].style.format({c: "{:.4f}" for c in shown if "barrier" in c}), hide_index=True)
+    show_table(table[shown].style.format({c: "{:.4f}" for c in shown if "barrier" in c}), hide_index=True)
 
     st.subheader("The latent space along the path")
     layer = bound(st.selectbox, "Layer", "wi_layer", mA.bottleneck, list(mA.layer_names))

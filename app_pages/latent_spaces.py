@@ -10,7 +10,7 @@ from explorer.relative import ANCHOR_STRATEGIES, SIMILARITIES, relative_projecti
 from explorer.sources import default_layer, probe_classes
 from explorer.ui import cached, scatter
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import download_csv, friendly_errors, in_background, presenting, require_data, run_long, show_chart
+from explorer.ui.widgets import download_csv, friendly_errors, in_background, presenting, require_data, run_long, show_chart, show_table
 from explorer.words import DEMO_WORDS, SKIP_TOP
 
 sel = st.session_state["selection"]
@@ -92,7 +92,7 @@ with friendly_errors("Agreement cannot be measured"):
     k = min(10, len(probe) - 1)
     table = analyses.agreement(A, layer_a, B, layer_b, probe, idx, similarity, bool(center), k, sel.device, cached.STORE)
 left, right = st.columns([1, 1.2])
-left.dataframe(table.style.format({"jaccard": "{:.3f}", "mrr": "{:.3f}", "cosine": "{:.3f}"}), hide_index=True)
+show_table(table.style.format({"jaccard": "{:.3f}", "mrr": "{:.3f}", "cosine": "{:.3f}"}), left, hide_index=True)
 if table.attrs["padded_columns"]:
     left.caption(f"The narrower absolute space was zero-padded with {table.attrs['padded_columns']} columns.")
 left.caption(f"Protocol: for each sample i, rank the samples of B by cosine to A[i]. Jaccard@{k} = overlap of that "
@@ -119,7 +119,7 @@ with st.expander("Invariance check: move A's latent space and compare"):
         inv = analyses.invariance(A, layer_a, probe, idx, similarity, sel.device, cached.STORE)
     st.write(f"Random rotation, rescaling by 3.7 and a random translation of **{A.name} · {layer_a}** "
              f"({similarity} similarity); largest absolute change of each representation:")
-    st.dataframe(pd.DataFrame({"representation": list(inv), "max |difference|": list(inv.values())}), hide_index=True)
+    show_table(pd.DataFrame({"representation": list(inv), "max |difference|": list(inv.values())}), hide_index=True)
 
 st.divider()
 st.subheader("Word spaces: the paper's Table 1, offline")
@@ -145,7 +145,7 @@ if words_df is not None:
     shown["centred"] = shown["centred"].map({False: "plain", True: "centred"})
     for m in ("jaccard", "mrr", "cosine"):
         shown[m] = [f"{v:.3f} ± {s:.3f}" for v, s in zip(shown[m], shown[f"{m} std"])]
-    st.dataframe(shown[["direction", "space", "centred", "jaccard", "mrr", "cosine"]], hide_index=True)
+    show_table(shown[["direction", "space", "centred", "jaccard", "mrr", "cosine"]], hide_index=True)
     st.caption("Absolute rows zero-pad GloVe to 384 columns and do not depend on the anchors (std 0).")
 
 kinds = {word: kind for kind, ws in DEMO_WORDS.items() for word in ws}

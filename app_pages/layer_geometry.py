@@ -7,7 +7,7 @@ from explorer import analyses, charts
 from explorer.sources import default_layer
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import friendly_errors, require_data, show_chart
+from explorer.ui.widgets import friendly_errors, require_data, show_chart, show_table
 
 sel = st.session_state["selection"]
 st.title("Layer geometry")
@@ -52,8 +52,8 @@ right.caption("Error bars: the TwoNN estimate's asymptotic standard error, ID / 
               f"Overlaps: mean fraction of each sample's {k} nearest neighbours (itself excluded) shared with the labels "
               "or with the other layer; the label overlap is the plain mean over samples (the talk's definition), the "
               "table also has DADApy's default, each class weighted equally. Duplicates removed before the ID, per layer:")
-right.dataframe(prof[["model", "layer", "width", "id", "duplicates", "label overlap", "label overlap (class-weighted)"]],
-                hide_index=True, height=220)
+show_table(prof[["model", "layer", "width", "id", "duplicates", "label overlap", "label overlap (class-weighted)"]],
+           right, hide_index=True, height=220)
 for _, r in prof[prof["note"] != ""].iterrows():
     st.warning(f"{r['model']}, layer {r['layer']}: {r['note']}")
 

@@ -6,7 +6,7 @@ from explorer import analyses, charts
 from explorer.similarity import CHANNEL_MEASURES, CKA_MEASURES, GRAM_MEASURES, MEASURES, UNBIASED_ONLY, corresponding_layers
 from explorer.ui import cached
 from explorer.ui.state import bound, stop_page
-from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
+from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart, show_table
 
 sel = st.session_state["selection"]
 st.title("Similarity")
@@ -75,6 +75,6 @@ if same_layers and B is not A:
     left.metric("Best match at the same depth", f"{fraction_ok:.0%}",
                 help="The fraction of A's layers whose most similar layer of B is at the same depth (Kornblith et al. "
                      "2019, Table 2); the input, identical in both models, is left out")
-    right.dataframe(table, hide_index=True)
+    show_table(table, right, hide_index=True)
 elif B is A:
     st.caption("A against itself: the matrix shows which layers represent the samples alike; its diagonal is 1.")

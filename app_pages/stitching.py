@@ -9,7 +9,7 @@ from explorer.stitching import FAMILIES, grid_summary, stitched_outputs
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
 from explorer.ui.state import bound
-from explorer.ui.widgets import EXPECTED, friendly_errors, pair_for, require_data, require_networks, run_long, show_chart, was_cancelled
+from explorer.ui.widgets import EXPECTED, friendly_errors, pair_for, require_data, require_networks, run_long, show_chart, show_table, was_cancelled
 from explorer.zoo import stitch_groups
 
 sel = st.session_state["selection"]
@@ -114,7 +114,7 @@ with trained_tab:
             show_chart(charts.penalty_chart(pen), pen, "stitching_penalty")
             table = pen.pivot_table(index="family", columns="layer", values="parameters", sort=False)
             st.caption("Parameters per family and layer (a permutation counts only its positive scales):")
-            st.dataframe(table, width="stretch")
+            show_table(table, width="stretch")
             skipped = pen[pen["note"] != ""]
             for _, r in skipped.iterrows():
                 st.caption(f"{r['family']} at {r['layer']}: {r['note']}")

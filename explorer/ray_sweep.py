@@ -41,6 +41,7 @@ def _reachable(address: str) -> None:
 def connect(address: str | None):
     """Ray, initialised: the one already running in this process (``address`` None), a new local one
     (``"local"``: every core of this machine), or an existing cluster (``"auto"``, ``host:port``)."""
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # Ray's FutureWarning on every start otherwise
     import ray
 
     if address not in (None, "local", "auto"):

@@ -53,3 +53,49 @@ def test_latent_spaces_deep_link_and_brushing(tmp_path):
         assert all(views.nth(i).get_attribute("data-highlighted") == str(n) for i in range(4))
         page.screenshot(path=str(tmp_path / "latent_spaces.png"), full_page=True)
         assert_clean(page)
+
+
+def _point_of(png: bytes, rgb: tuple[int, int, int], right_margin: int = 150) -> tuple[int, int]:
+    """The centre of one drawn point of colour ``rgb`` in a chart screenshot (the legend, at the right, left out):
+    the pixel with most pixels of that colour around it. Vega draws on a canvas, so the page has no point to click."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    mask = (np.abs(img - np.array(rgb)).sum(-1) < 40)
+    mask[:, img.shape[1] - right_margin:] = False
+    ys, xs = np.nonzero(mask)
+    assert len(xs), f"no point of colour {rgb} drawn"
+    counts = [mask[max(y - 5, 0): y + 6, max(x - 5, 0): x + 6].sum() for y, x in zip(ys, xs)]
+    best = int(np.argmax(counts))
+    return int(xs[best]), int(ys[best])
+
+
+def test_atlas_click_a_point_for_model_a_another_for_b_then_open_them(tmp_path):
+    """The Zoo atlas on the shipped zoo's classifiers: a click on a CNN sets model A, one on an MLP model B, and
+    the Similarity link opens the two."""
+    env = {"EXPLORER_CACHE_DIR": str(tmp_path / "cache"), "EXPLORER_MODELS_DIR": str(tmp_path / "models")}
+    with streamlit_server(env) as url, browser_page() as page:
+        page.goto(f"{url}/atlas")
+        page.get_by_text("Silhouette by architecture").wait_for(timeout=120_000)
+        wait_idle(page, 120_000)
+        chart = page.locator(".vega-embed").first
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        box, png = chart.bounding_box(), chart.screenshot()
+        cnn, mlp = _point_of(png, (0x1F, 0x77, 0xB4)), _point_of(png, (0xFF, 0x7F, 0x0E))  # category10: cnn_clf, mlp_clf
+        page.mouse.click(box["x"] + cnn[0], box["y"] + cnn[1])
+        page.wait_for_function("() => location.search.includes('model_a=digits-cnn_clf')", timeout=30_000)
+        wait_idle(page)
+        page.mouse.click(box["x"] + mlp[0], box["y"] + mlp[1])
+        page.wait_for_function("() => location.search.includes('model_b=digits-mlp_clf')", timeout=30_000)
+        wait_idle(page)
+        assert page.get_by_role("combobox", name="Model A").input_value().startswith("digits-cnn_clf")
+        assert_clean(page)
+        page.get_by_role("link", name="Similarity").last.click()
+        page.get_by_text("Linear CKA").first.wait_for(timeout=60_000)
+        wait_idle(page, 60_000)
+        assert "/similarity" in page.url and "model_a=digits-cnn_clf" in page.url and "model_b=digits-mlp_clf" in page.url
+        assert_clean(page)

@@ -268,7 +268,7 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     single = isinstance(chart, (alt.Chart, alt.LayerChart))
     width = kwargs.pop("width", "stretch" if single else "content")
     out = c.vega_lite_chart(_spec(chart, presenting(), single), width=width, **kwargs)
-    if name:
+    if name and not presenting():  # presenting: no buttons to draw (`deck export` writes the charts)
         left, right, _ = c.columns([1, 1, 4])
 
         mode = presenting()
@@ -277,6 +277,17 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
         if df is not None:
             download_csv(df, name, right)
     return out
+
+
+def show_table(data, container=None, **kwargs):
+    """A table: Streamlit's interactive data grid, or while presenting a static table, which the
+    browser draws in a fraction of the time (a slide change rebuilds every element of the page)."""
+    c = container or st
+    if not presenting():
+        return c.dataframe(data, **kwargs)
+    if kwargs.get("hide_index"):
+        data = (data if hasattr(data, "hide") else data.style).hide(axis="index")
+    return c.table(data)
 
 
 def download_csv(df, name: str, container=None) -> None:
