@@ -48,6 +48,8 @@ bench: install
 	$(PY) benchmarks/bench_browser.py
 	$(PY) benchmarks/bench_browser.py --busy
 	$(PY) benchmarks/bench_cancel.py
+	$(PY) benchmarks/bench_sweep.py
+	$(PY) benchmarks/bench_sweep.py --busy
 
 # Benchmark peers (DADApy pins numpy<2 and builds from source): their own venv, never the app's.
 BENCH_VENV ?= .venv-bench
