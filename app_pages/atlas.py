@@ -37,8 +37,9 @@ seed = bound(c[2].multiselect, "Seeds", "at_seed", seeds, seeds)
 depth = bound(c[3].selectbox, "Depth", "at_depth", "penultimate", list(atlas.DEPTHS),
               format_func=lambda d: atlas.DEPTHS[d].label,
               help="\n\n".join(f"**{d.label}**: {d.description}" for d in atlas.DEPTHS.values()))
-measure = bound(c[4].selectbox, "Measure", "at_measure", "cka_linear", list(MEASURES), format_func=lambda m: MEASURES[m][0],
-                help="\n\n".join(f"**{label}**: {what}" for label, what in MEASURES.values()))
+measure = bound(c[4].selectbox, "Measure", "at_measure", "cka_linear", list(atlas.MEASURES_ATLAS),
+                format_func=lambda m: atlas.MEASURES_ATLAS[m].label,
+                help="\n\n".join(f"**{m.label}**: {m.description}" for m in atlas.MEASURES_ATLAS.values()))
 c = st.columns([5, 1])
 names = bound(c[0].text_input, "Only networks whose names match", "at_names", "*",
               help="Shell-style patterns separated by spaces, e.g. `digits-atlas-*` or `*-s0 *-s1`")
@@ -65,7 +66,7 @@ def compute(update):
 
 
 with friendly_errors("The atlas failed"):
-    result = run_long(f"{MEASURES[measure][0]} of {len(picked)} networks", "atlas", compute, job)
+    result = run_long(f"{atlas.MEASURES_ATLAS[measure].label} of {len(picked)} networks", "atlas", compute, job)
 if result is None:
     stop_page()
 if result.computed:
@@ -92,9 +93,12 @@ with left:
 
         show_chart(charts.atlas_map(points, colour, f"Networks by {label} (classical MDS)"), points, "atlas_map",
                    on_select=clicked, selection_mode="pick", key="at_map")
-        st.caption(f"Distances are arccos(similarity). Kruskal stress-1 of the 2-D picture: **{stress:.2f}** ({fit}).")
+        st.caption(f"Distances are {'1 - score' if measure == atlas.ZERO_SHOT else 'arccos(similarity)'}. "
+                   f"Kruskal stress-1 of the 2-D picture: **{stress:.2f}** ({fit}).")
     else:
-        st.warning("Some pairs have no value (see the notes below): the map needs every pair; the matrix shows the rest.")
+        st.warning("Some pairs have no value (see the notes below): the map needs every pair; the matrix shows the rest."
+                   + (" Zero-shot stitching joins relative networks with the same anchors: filter the kinds or architectures."
+                      if measure == atlas.ZERO_SHOT else ""))
 with right:
     show_chart(charts.atlas_heatmap(pairs, order, label), pairs, "atlas_matrix")
 
@@ -112,5 +116,8 @@ links = st.columns(4)
 for col, (page, title) in zip(links, [("app_pages/similarity.py", "Similarity"), ("app_pages/latent_spaces.py", "Latent spaces"),
                                       ("app_pages/stitching.py", "Stitching"), ("app_pages/layer_geometry.py", "Layer geometry")]):
     col.page_link(page, label=title)
-for (i, j), note in result.notes.items():
+blank = list(result.notes.items())
+for (i, j), note in blank[:5]:
     st.warning(f"Left blank: {result.names[i]} vs {result.names[j]}: {note}")
+if len(blank) > 5:
+    st.warning(f"… and {len(blank) - 5} more pairs left blank (the matrix's CSV has every note).")

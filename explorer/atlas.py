@@ -56,6 +56,36 @@ DEPTHS: dict[str, Depth] = {
 }
 
 
+ZERO_SHOT = "zero_shot"
+
+
+@dataclass(frozen=True)
+class AtlasMeasure:
+    """A measure of pairs of networks the atlas offers: ``distance`` turns its values into the map's distances."""
+
+    name: str
+    label: str
+    description: str
+    distance: Callable[[np.ndarray], np.ndarray]
+
+
+def _angle(S: np.ndarray) -> np.ndarray:
+    return np.arccos(np.clip(S, 0.0, 1.0))
+
+
+# Every measure of the Similarity page (a cosine: the angle is a metric), and zero-shot stitching
+# (Moschella et al. 2023, Table 5's setting): A's encoder into B's relative decoder or head, and B's into A's.
+MEASURES_ATLAS: dict[str, AtlasMeasure] = {
+    **{k: AtlasMeasure(k, label, what, _angle) for k, (label, what) in MEASURES.items()},
+    ZERO_SHOT: AtlasMeasure(
+        ZERO_SHOT, "Zero-shot stitching score",
+        "relative networks with the same anchors only: the stitched test accuracy in both directions (A's encoder, B's "
+        "head, and B's into A's) over the two networks' own; for autoencoders their own MSE over the stitched MSE. "
+        "1 = stitching costs nothing. Its distance is 1 - score (ours; not a metric)",
+        lambda S: 1.0 - np.clip(S, 0.0, 1.0)),
+}
+
+
 class AtlasError(ValueError):
     """A set of networks or settings an atlas cannot be made of; the message says why."""
 
@@ -70,17 +100,19 @@ class Settings:
     fraction: float = 1.0
 
     def checked(self) -> Settings:
-        if self.measure not in MEASURES:
-            raise AtlasError(f"unknown measure {self.measure!r}; known: {', '.join(MEASURES)}")
+        if self.measure not in MEASURES_ATLAS:
+            raise AtlasError(f"unknown measure {self.measure!r}; known: {', '.join(MEASURES_ATLAS)}")
         if self.depth not in DEPTHS:
             raise AtlasError(f"unknown depth {self.depth!r}; known: {', '.join(DEPTHS)}")
+        if self.measure == ZERO_SHOT:  # through the relative space, whatever the depth asked
+            return Settings(ZERO_SHOT, "bottleneck", False, 1.0)
         debiased = bool(self.debiased) or self.measure in UNBIASED_ONLY
         check_measure(self.measure, debiased, float(self.fraction))
         return Settings(self.measure, self.depth, debiased, float(self.fraction) if self.measure in GRAM_MEASURES else 1.0)
 
     @property
     def label(self) -> str:
-        return MEASURES[self.measure][0] + (", debiased" if self.debiased and self.measure not in UNBIASED_ONLY else "")
+        return MEASURES_ATLAS[self.measure].label + (", debiased" if self.debiased and self.measure not in UNBIASED_ONLY else "")
 
 
 @dataclass(frozen=True)
@@ -185,6 +217,8 @@ def compute_pairs(ms: list[Member], pairs: list[tuple[int, int]], probe, setting
     """
     from explorer.similarity import compare
 
+    if settings.measure == ZERO_SHOT:
+        return _zero_shot_pairs(ms, pairs, probe, settings, device, store, progress)
     needed = sorted({i for p in pairs for i in p})
     if settings.measure in GRAM_MEASURES:
         check_gram_memory(len(probe), len(needed))
@@ -214,13 +248,95 @@ def compute_pairs(ms: list[Member], pairs: list[tuple[int, int]], probe, setting
                 value = compare(a, b, settings.measure, settings.debiased)
             except ValueError as exc:
                 note = str(exc)
-        entry = {"value": np.array([value])}
-        if note:
-            entry["note"] = np.frombuffer(note.encode(), dtype=np.uint8)
-        if store is not None:
-            store.memoize(PAIR_FN, pair_parts(ms[i], ms[j], probe, settings), lambda: entry)
+        _store_pair(store, ms[i], ms[j], probe, settings, value, note)
         out[(i, j)] = (value, note)
         tick(f"{ms[i].name} vs {ms[j].name}")
+    return out
+
+
+def _store_pair(store, a: Member, b: Member, probe, settings: Settings, value: float, note: str) -> None:
+    entry = {"value": np.array([value])}
+    if note:
+        entry["note"] = np.frombuffer(note.encode(), dtype=np.uint8)
+    if store is not None:
+        store.memoize(PAIR_FN, pair_parts(a, b, probe, settings), lambda: entry)
+
+
+@torch.no_grad()
+def _relative(model, x: torch.Tensor, batch: int = 2048) -> torch.Tensor:
+    dev = next(model.parameters()).device
+    return torch.cat([model.embed(x[i: i + batch].to(dev)) for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
+def _score(model, r: torch.Tensor, x: torch.Tensor, y, batch: int = 2048) -> float:
+    """``model``'s decoder or head on relative representations ``r``: its test MSE or accuracy."""
+    from explorer.train import metrics_from_outputs
+
+    dev = next(model.parameters()).device
+    out = torch.cat([model.readout(r[i: i + batch].to(dev)).cpu() for i in range(0, len(r), batch)])
+    return metrics_from_outputs(model.kind, out, x, y)["mse" if model.kind == "ae" else "accuracy"]
+
+
+def _ratio(kind: str, own: float, stitched: float) -> float:
+    if kind == "ae":  # MSE: lower is better
+        return min(own / stitched, 1.0) if stitched > 0 else 1.0
+    return min(stitched / own, 1.0) if own > 0 else 0.0
+
+
+def zero_shot_score(a, b, x: torch.Tensor, y: torch.Tensor | None) -> float:
+    """Both directions of zero-shot stitching of two relative models (loaded), relative to their own scores:
+    classifiers (acc(A -> B) + acc(B -> A)) / (acc(A) + acc(B)); autoencoders the inverse ratio of the MSEs."""
+    from explorer.stitching import check_zero_shot
+
+    check_zero_shot([a, b], ["A", "B"])
+    if not a.is_relative:
+        raise ValueError("zero-shot stitching joins relative networks (absolute latents are not comparable)")
+    ra, rb = _relative(a, x), _relative(b, x)
+    own = _score(a, ra, x, y) + _score(b, rb, x, y)
+    return _ratio(a.kind, own, _score(b, ra, x, y) + _score(a, rb, x, y))
+
+
+def _zero_shot_pairs(ms, pairs, probe, settings, device, store, progress):
+    """The zero-shot stitching score of each pair: each network loaded, embedded and scored on its own once."""
+    from explorer.checkpoint import load_checkpoint
+    from explorer.stitching import check_zero_shot
+
+    if probe.x is None:
+        raise AtlasError("zero-shot stitching runs the networks on images: this dataset has none")
+    needed = sorted({i for p in pairs for i in p})
+    steps, done, ready, out = len(needed) + len(pairs), 0, {}, {}
+    for i in needed:
+        ck = ms[i].source.checkpoint
+        if ck is None:
+            ready[i] = f"{ms[i].name} is not a network of the zoo: zero-shot stitching needs its encoder and decoder"
+        else:
+            try:
+                model = load_checkpoint(ck, device)[0]
+                ready[i] = (model, *((r := _relative(model, probe.x)), _score(model, r, probe.x, probe.y))) \
+                    if model.is_relative else f"{ms[i].name} is absolute: zero-shot stitching joins relative networks"
+            except Exception as exc:  # CheckpointError and what loading raises: that network's pairs say why
+                ready[i] = f"{ms[i].name} cannot be used: {exc}"
+        done += 1
+        if progress is not None:
+            progress(done / steps, f"embedded {ms[i].name}")
+    for i, j in pairs:
+        a, b = ready[i], ready[j]
+        note, value = "", float("nan")
+        if isinstance(a, str) or isinstance(b, str):
+            note = a if isinstance(a, str) else b
+        else:
+            try:
+                check_zero_shot([a[0], b[0]], [ms[i].name, ms[j].name])
+                stitched = _score(b[0], a[1], probe.x, probe.y) + _score(a[0], b[1], probe.x, probe.y)
+                value = _ratio(a[0].kind, a[2] + b[2], stitched)
+            except ValueError as exc:
+                note = str(exc)
+        _store_pair(store, ms[i], ms[j], probe, settings, value, note)
+        out[(i, j)] = (value, note)
+        done += 1
+        if progress is not None:
+            progress(done / steps, f"{ms[i].name} vs {ms[j].name}")
     return out
 
 
@@ -254,8 +370,9 @@ class Atlas:
 
     @functools.cached_property
     def distance(self) -> np.ndarray:
-        """arccos of the similarity (the angle between the two networks' normalised representations)."""
-        return np.arccos(np.clip(self.similarity, 0.0, 1.0))
+        """The measure's distance: arccos of a similarity (the angle between the two networks' normalised
+        representations), 1 - score for zero-shot stitching."""
+        return MEASURES_ATLAS[self.settings.measure].distance(self.similarity)
 
     @property
     def complete(self) -> bool:

@@ -299,8 +299,11 @@ def cmd_sweep(a) -> int:
             raise ValueError(f"--models {' '.join(a.models)} matches networks of {', '.join(datasets)}: networks of different "
                              "datasets cannot share a probe; give --dataset")
         a.dataset = datasets[0] if datasets else "digits"
+    for path in (a.csv, a.png):  # before any work: an output file that exists is never overwritten
+        if path and Path(path).exists():
+            raise ValueError(f"{path} exists: give a new file name (it is left as it is)")
     picked = at.select(sources.list_sources(a.dataset), a.models)
-    total = sources.dataset_size(a.dataset)
+    total = len(data_mod.load_split(a.dataset, "train")) if a.split == "train" and a.dataset in DATASETS else sources.dataset_size(a.dataset)
     if a.probe > total:
         print(f"note: --probe {a.probe} is larger than {a.dataset}'s {a.split} split ({total} samples); using all of them", file=sys.stderr)
     n = min(a.probe, total)
@@ -351,9 +354,6 @@ def cmd_sweep(a) -> int:
         print(f"left blank: {result.names[i]} vs {result.names[j]}: {note}", file=sys.stderr)
     from explorer.io import atomic_write_bytes
 
-    for path in (a.csv, a.png):
-        if path and Path(path).exists():
-            raise ValueError(f"{path} exists: give a new file name (it is left as it is)")
     if a.csv:
         atomic_write_bytes(Path(a.csv), result.frame().to_csv(index=False).encode())
         print(f"pairs written to {a.csv}")

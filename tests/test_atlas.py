@@ -190,3 +190,23 @@ def test_sweep_cli_on_ray_fills_the_cache_the_in_process_sweep_then_reads(local_
     assert "28 to compute on Ray (local)" in out.err and "silhouette by architecture" in out.out
     assert main(args) == 0
     assert "28 in the cache" in capsys.readouterr().err
+
+
+def test_zero_shot_stitching_score_is_the_stitching_grid_in_both_directions(cache_dir):
+    from explorer.checkpoint import load_checkpoint
+    from explorer.stitching import zero_shot_grid
+
+    nets = _nets(["digits-rel_clf-*", "digits-mlp_clf-s0"])  # 3 relative classifiers and an absolute one
+    probe = load_any_probe("digits", 200)
+    result = atlas.atlas(nets, probe, atlas.Settings("zero_shot", "penultimate"), store=DiskCache(cache_dir))
+    names = result.names
+    rel = [i for i, n in enumerate(names) if "rel_clf" in n]
+    models = [load_checkpoint(nets[i].checkpoint)[0] for i in rel]
+    grid = zero_shot_grid(models, [names[i] for i in rel], probe.x, probe.y).set_index(["encoder", "decoder"])["accuracy"]
+    a, b = names[rel[0]], names[rel[1]]
+    expected = min((grid[(a, b)] + grid[(b, a)]) / (grid[(a, a)] + grid[(b, b)]), 1.0)
+    assert result.similarity[rel[0], rel[1]] == pytest.approx(expected, abs=1e-12) and 0.9 < expected <= 1.0
+    absolute = names.index("digits-mlp_clf-s0")
+    assert np.isnan(result.similarity[absolute, rel[0]])
+    assert "absolute" in result.notes[tuple(sorted((absolute, rel[0])))]
+    assert result.distance[rel[0], rel[1]] == pytest.approx(1 - expected)  # 1 - score, not an angle

@@ -270,9 +270,7 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     out = c.vega_lite_chart(_spec(chart, presenting(), single), width=width, **kwargs)
     if name and not presenting():  # presenting: no buttons to draw (`deck export` writes the charts)
         left, right, _ = c.columns([1, 1, 4])
-
-        mode = presenting()
-        left.download_button("SVG", lambda: chart_svg(chart, mode, single), file_name=f"{name}.svg", mime="image/svg+xml", key=f"svg_{name}",
+        left.download_button("SVG", lambda: chart_svg(chart, False, single), file_name=f"{name}.svg", mime="image/svg+xml", key=f"svg_{name}",
                              help="The chart as SVG (PNG: the download icon above the chart)")
         if df is not None:
             download_csv(df, name, right)
