@@ -12,12 +12,12 @@ sel = st.session_state["selection"]
 st.title("Zoo atlas")
 st.caption(
     "Every network a point: each is seen at one depth on the same probe, every pair is compared under one measure "
-    "(the Similarity page's), and the networks are placed so that close points represent the data alike. The matrix "
+    "(one of the Similarity page's, or zero-shot stitching through relative space), and the networks are placed so that close points represent the data alike. The matrix "
     "is ordered by a hierarchical clustering. Click a point to make it model A, a second point for model B."
 )
 require_data(sel)
 with friendly_errors("The networks of this dataset cannot be listed"):
-    nets = [s for s in sources.list_sources(sel.dataset, list(sel.checkpoints))]
+    nets = sources.list_sources(sel.dataset, list(sel.checkpoints))
 info = atlas.network_frame(nets)
 if len(nets) < atlas.MIN_NETWORKS:
     st.info(f"An atlas needs at least {atlas.MIN_NETWORKS} networks; {sel.dataset} has {len(nets)}. Train more on Home, "
