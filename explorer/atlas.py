@@ -219,9 +219,17 @@ def compute_pairs(ms: list[Member], pairs: list[tuple[int, int]], probe, setting
 
     if settings.measure == ZERO_SHOT:
         return _zero_shot_pairs(ms, pairs, probe, settings, device, store, progress)
-    needed = sorted({i for p in pairs for i in p})
     if settings.measure in GRAM_MEASURES:
-        check_gram_memory(len(probe), len(needed))
+        check_gram_memory(len(probe), len({i for p in pairs for i in p}))
+    return _each_pair(ms, pairs, probe, settings, store, progress, "prepared",
+                      lambda i: prepared(ms[i], probe, settings, device, store),
+                      lambda a, b, i, j: compare(a, b, settings.measure, settings.debiased))
+
+
+def _each_pair(ms, pairs, probe, settings: Settings, store, progress, what: str, prepare_one, finish) -> dict:
+    """The loop every measure shares: ``prepare_one(i)`` for each member needed (a ValueError: that member's
+    pairs are left blank with its message), then ``finish(a, b, i, j)`` for each pair, stored as it is done."""
+    needed = sorted({i for p in pairs for i in p})
     steps, done = len(needed) + len(pairs), 0
     ready: dict[int, object] = {}
 
@@ -233,10 +241,10 @@ def compute_pairs(ms: list[Member], pairs: list[tuple[int, int]], probe, setting
 
     for i in needed:
         try:
-            ready[i] = prepared(ms[i], probe, settings, device, store)
+            ready[i] = prepare_one(i)
         except ValueError as exc:  # AtlasError too
             ready[i] = str(exc)
-        tick(f"prepared {ms[i].name}")
+        tick(f"{what} {ms[i].name}")
     out = {}
     for i, j in pairs:
         a, b = ready[i], ready[j]
@@ -245,7 +253,7 @@ def compute_pairs(ms: list[Member], pairs: list[tuple[int, int]], probe, setting
             note = a if isinstance(a, str) else b
         else:
             try:
-                value = compare(a, b, settings.measure, settings.debiased)
+                value = finish(a, b, i, j)
             except ValueError as exc:
                 note = str(exc)
         _store_pair(store, ms[i], ms[j], probe, settings, value, note)
@@ -284,60 +292,34 @@ def _ratio(kind: str, own: float, stitched: float) -> float:
     return min(stitched / own, 1.0) if own > 0 else 0.0
 
 
-def zero_shot_score(a, b, x: torch.Tensor, y: torch.Tensor | None) -> float:
-    """Both directions of zero-shot stitching of two relative models (loaded), relative to their own scores:
-    classifiers (acc(A -> B) + acc(B -> A)) / (acc(A) + acc(B)); autoencoders the inverse ratio of the MSEs."""
-    from explorer.stitching import check_zero_shot
-
-    check_zero_shot([a, b], ["A", "B"])
-    if not a.is_relative:
-        raise ValueError("zero-shot stitching joins relative networks (absolute latents are not comparable)")
-    ra, rb = _relative(a, x), _relative(b, x)
-    own = _score(a, ra, x, y) + _score(b, rb, x, y)
-    return _ratio(a.kind, own, _score(b, ra, x, y) + _score(a, rb, x, y))
-
-
 def _zero_shot_pairs(ms, pairs, probe, settings, device, store, progress):
-    """The zero-shot stitching score of each pair: each network loaded, embedded and scored on its own once."""
+    """The zero-shot stitching score of each pair: each network loaded, embedded and scored on its own once;
+    classifiers (acc(A -> B) + acc(B -> A)) / (acc(A) + acc(B)), autoencoders the inverse ratio of the MSEs."""
     from explorer.checkpoint import load_checkpoint
     from explorer.stitching import check_zero_shot
 
     if probe.x is None:
         raise AtlasError("zero-shot stitching runs the networks on images: this dataset has none")
-    needed = sorted({i for p in pairs for i in p})
-    steps, done, ready, out = len(needed) + len(pairs), 0, {}, {}
-    for i in needed:
+
+    def embed(i):
         ck = ms[i].source.checkpoint
         if ck is None:
-            ready[i] = f"{ms[i].name} is not a network of the zoo: zero-shot stitching needs its encoder and decoder"
-        else:
-            try:
-                model = load_checkpoint(ck, device)[0]
-                ready[i] = (model, *((r := _relative(model, probe.x)), _score(model, r, probe.x, probe.y))) \
-                    if model.is_relative else f"{ms[i].name} is absolute: zero-shot stitching joins relative networks"
-            except Exception as exc:  # CheckpointError and what loading raises: that network's pairs say why
-                ready[i] = f"{ms[i].name} cannot be used: {exc}"
-        done += 1
-        if progress is not None:
-            progress(done / steps, f"embedded {ms[i].name}")
-    for i, j in pairs:
-        a, b = ready[i], ready[j]
-        note, value = "", float("nan")
-        if isinstance(a, str) or isinstance(b, str):
-            note = a if isinstance(a, str) else b
-        else:
-            try:
-                check_zero_shot([a[0], b[0]], [ms[i].name, ms[j].name])
-                stitched = _score(b[0], a[1], probe.x, probe.y) + _score(a[0], b[1], probe.x, probe.y)
-                value = _ratio(a[0].kind, a[2] + b[2], stitched)
-            except ValueError as exc:
-                note = str(exc)
-        _store_pair(store, ms[i], ms[j], probe, settings, value, note)
-        out[(i, j)] = (value, note)
-        done += 1
-        if progress is not None:
-            progress(done / steps, f"{ms[i].name} vs {ms[j].name}")
-    return out
+            raise AtlasError(f"{ms[i].name} is not a network of the zoo: zero-shot stitching needs its encoder and decoder")
+        try:
+            model = load_checkpoint(ck, device)[0]
+        except Exception as exc:  # CheckpointError and what loading raises: that network's pairs say why
+            raise AtlasError(f"{ms[i].name} cannot be used: {exc}") from None
+        if not model.is_relative:
+            raise AtlasError(f"{ms[i].name} is absolute: zero-shot stitching joins relative networks")
+        r = _relative(model, probe.x)
+        return model, r, _score(model, r, probe.x, probe.y)
+
+    def stitch(a, b, i, j):
+        check_zero_shot([a[0], b[0]], [ms[i].name, ms[j].name])
+        stitched = _score(b[0], a[1], probe.x, probe.y) + _score(a[0], b[1], probe.x, probe.y)
+        return _ratio(a[0].kind, a[2] + b[2], stitched)
+
+    return _each_pair(ms, pairs, probe, settings, store, progress, "embedded", embed, stitch)
 
 
 def look_up(ms: list[Member], probe, settings: Settings, store) -> tuple[dict[tuple[int, int], tuple[float, str]], list[tuple[int, int]]]:
