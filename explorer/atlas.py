@@ -129,27 +129,13 @@ class Member:
 
 def layers_of(src: Source, probe=None, device: str = "cpu", store=None) -> tuple[list[str], str]:
     """A source's layers in depth order (the input left out) and its bottleneck. A network of the zoo
-    is built without weights (on the meta device); other sources are read from their activations."""
-    from explorer.sources import default_layer
+    needs no weights (``sources.network_layers``); other sources are read from their activations."""
+    from explorer.sources import default_layer, network_layers
 
     if src.checkpoint is not None:
-        ck = src.checkpoint
-        layers, bottleneck = _network_layers(ck.arch, ck.dataset, json.dumps(ck.meta["hparams"], sort_keys=True))
-        return list(layers), bottleneck
+        return network_layers(src.checkpoint)
     names = list(activations(src, probe, device, store))
     return [n for n in names if n != "input"] or names, default_layer(src, names)
-
-
-@functools.lru_cache(maxsize=256)
-def _network_layers(arch: str, dataset: str, hparams: str) -> tuple[tuple[str, ...], str]:
-    """A zoo architecture's layer names and bottleneck, built without weights (on the meta device)."""
-    from explorer.data import DATASETS
-    from explorer.models import build_model
-
-    info = DATASETS[dataset]
-    with torch.device("meta"):
-        model = build_model(arch, info.shape, info.n_classes, json.loads(hparams))
-    return tuple(model.layer_names), model.bottleneck
 
 
 def members(sources: list[Source], depth: str, probe=None, device: str = "cpu", store=None) -> list[Member]:
@@ -367,9 +353,7 @@ class Atlas:
 
         if not self.complete or len(self.members) < 3:
             return list(range(len(self.members)))
-        D = self.distance
-        D = (D + D.T) / 2
-        np.fill_diagonal(D, 0.0)
+        D = _symmetric(self.distance)
         return [int(i) for i in leaves_list(linkage(squareform(D, checks=False), "average", optimal_ordering=True))]
 
     def embedding(self) -> tuple[np.ndarray, float]:
@@ -387,13 +371,19 @@ class Atlas:
                              "similarity": self.similarity.reshape(-1), "distance": self.distance.reshape(-1), "note": notes})
 
 
+def _symmetric(D) -> np.ndarray:
+    """A distance matrix made exactly symmetric with a zero diagonal (a new float64 array)."""
+    D = np.asarray(D, dtype=np.float64)
+    D = (D + D.T) / 2
+    np.fill_diagonal(D, 0.0)
+    return D
+
+
 def classical_mds(D: np.ndarray, k: int = 2) -> tuple[np.ndarray, float]:
     """``k``-D classical (Torgerson) MDS of a distance matrix, and Kruskal's stress-1 of the result."""
     from sklearn.manifold import ClassicalMDS
 
-    D = np.asarray(D, dtype=np.float64)
-    D = (D + D.T) / 2
-    np.fill_diagonal(D, 0.0)
+    D = _symmetric(D)
     Y = ClassicalMDS(n_components=k, metric="precomputed").fit_transform(D)
     E = np.sqrt(((Y[:, None, :] - Y[None, :, :]) ** 2).sum(-1))
     iu = np.triu_indices(len(D), 1)
@@ -448,9 +438,7 @@ def separation(D: np.ndarray, labels: list) -> float | None:
     groups = len(set(labels))
     if groups < 2 or groups >= len(labels) or not np.isfinite(D).all():
         return None
-    D = (np.asarray(D) + np.asarray(D).T) / 2
-    np.fill_diagonal(D, 0.0)
-    return float(silhouette_score(D, labels, metric="precomputed"))
+    return float(silhouette_score(_symmetric(D), labels, metric="precomputed"))
 
 
 def network_frame(sources: list[Source]) -> pd.DataFrame:

@@ -116,7 +116,7 @@ def _fault_injection() -> None:
         os._exit(1)
 
 
-def blocks(m: int, pairs: list[tuple[int, int]], per_task: int) -> list[list[tuple[int, int]]]:
+def blocks(pairs: list[tuple[int, int]], per_task: int) -> list[list[tuple[int, int]]]:
     """The pairs cut into blocks by groups of ``per_task`` networks: a task prepares at most 2 x per_task layers."""
     groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for i, j in pairs:
@@ -139,7 +139,8 @@ def sweep(dataset: str, names: list[str], probe_spec: dict, settings: Settings, 
     needed = sorted({i for p in missing for i in p})
     t0 = time.perf_counter()
     pending = [acts.remote(dataset, names, i, probe_spec, spec, cache_root) for i in needed]
-    total = len(pending) + len(blocks(len(names), missing, per_task))
+    cut = blocks(missing, per_task)
+    total = len(pending) + len(cut)
     done = 0
     try:
         while pending:  # activations first: a pair task then only reads them from the cache
@@ -148,7 +149,7 @@ def sweep(dataset: str, names: list[str], probe_spec: dict, settings: Settings, 
             done += 1
             if progress is not None:
                 progress(done / total, f"activations ({done} of {len(needed)} networks, {time.perf_counter() - t0:.0f} s)")
-        pending = [pairs.remote(dataset, names, b, probe_spec, spec, cache_root) for b in blocks(len(names), missing, per_task)]
+        pending = [pairs.remote(dataset, names, b, probe_spec, spec, cache_root) for b in cut]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             ray.get(ready)

@@ -380,6 +380,23 @@ def default_pair(sources: list[Source]) -> tuple[int, int]:
 # ------------------------------------------------------------------ activations, through the cache
 
 
+@functools.lru_cache(maxsize=256)
+def _architecture_layers(arch: str, dataset: str, hparams: str) -> tuple[tuple[str, ...], str]:
+    from explorer.models import build_model
+
+    info = DATASETS[dataset]
+    with torch.device("meta"):  # the layer names only: no weights read, none initialised
+        model = build_model(arch, info.shape, info.n_classes, json.loads(hparams))
+    return tuple(model.layer_names), model.bottleneck
+
+
+def network_layers(ck: Checkpoint) -> tuple[list[str], str]:
+    """A zoo network's layer names in depth order (the input left out) and its bottleneck, from its
+    architecture alone (built on the meta device once per architecture and hyperparameters)."""
+    layers, bottleneck = _architecture_layers(ck.arch, ck.dataset, json.dumps(ck.meta["hparams"], sort_keys=True))
+    return list(layers), bottleneck
+
+
 def activations(src: Source, probe: Probe, device: str = "cpu", store=None, progress=None) -> dict[str, np.ndarray]:
     """``{layer: array}`` of ``src`` on ``probe`` in depth order, each layer in its own shape; cached under
     the source's content key and the probe (``store``: anything with ``memoize(fn, parts, compute)``)."""
@@ -390,12 +407,9 @@ def activations(src: Source, probe: Probe, device: str = "cpu", store=None, prog
     if src.kind == "checkpoint":  # the key every earlier version used: existing cache entries stay valid
         from explorer.activations import probe_activations
         from explorer.checkpoint import load_checkpoint
-        from explorer.models import build_model
 
         ck = src.checkpoint
-        info = DATASETS[ck.dataset]
-        with torch.device("meta"):  # the layer names only: no weights read on a hit, none initialised
-            names = build_model(ck.arch, info.shape, info.n_classes, ck.meta["hparams"]).layer_names
+        names = network_layers(ck)[0]  # no weights read on a hit
         return probe_activations(lambda: load_checkpoint(ck, device)[0], ck, probe, store, layer_names=names)
     parts = {"source": src.key, **probe.key, "v": ACTIVATIONS_VERSION}
     if probe.texts is not None:
@@ -416,12 +430,8 @@ _ORDER = "__layer_order__"
 def default_layer(src: Source, layers: list[str]) -> str:
     """The layer a page shows first: a zoo model's bottleneck, a transformer's last layer, a file's first array."""
     if src.checkpoint is not None:
-        from explorer.models import build_model
-
-        info = DATASETS[src.checkpoint.dataset]
         try:
-            with torch.device("meta"):
-                return build_model(src.checkpoint.arch, info.shape, info.n_classes, src.checkpoint.meta["hparams"]).bottleneck
+            return network_layers(src.checkpoint)[1]
         except Exception:  # a layer list is all a page needs; any build problem shows on loading
             pass
     if src.kind == "torchvision":
