@@ -283,9 +283,7 @@ def show_table(data, container=None, **kwargs):
     c = container or st
     if not presenting():
         return c.dataframe(data, **kwargs)
-    if kwargs.get("hide_index"):
-        data = (data if hasattr(data, "hide") else data.style).hide(axis="index")
-    return c.table(data)
+    return c.table(data, hide_index=kwargs.get("hide_index"))
 
 
 def download_csv(df, name: str, container=None) -> None:
