@@ -15,6 +15,7 @@ import json
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -237,8 +238,27 @@ def frame_to_arrays(df) -> dict[str, np.ndarray]:
 
 
 def arrays_to_frame(value: dict[str, np.ndarray]):
+    """The DataFrame ``frame_to_arrays`` stored (a copy: the caller may change it). A value read before is
+    decoded once: the memory cache hands back the same arrays on every rerun, and parsing the JSON again
+    cost a tenth of a warm page's run."""
     import io
 
     import pandas as pd
 
-    return pd.read_json(io.StringIO(value["__frame__"].tobytes().decode()), orient="split")
+    buf = value["__frame__"]
+    with _FRAMES_LOCK:
+        hit = _FRAMES.get(id(buf))
+        if hit is not None and hit[0] is buf:
+            _FRAMES.move_to_end(id(buf))
+            return hit[1].copy()
+    df = pd.read_json(io.StringIO(buf.tobytes().decode()), orient="split")
+    with _FRAMES_LOCK:
+        _FRAMES[id(buf)] = (buf, df)  # holding ``buf`` keeps its id from being reused
+        while len(_FRAMES) > 1 and (len(_FRAMES) > _FRAMES_ENTRIES or sum(b.nbytes for b, _ in _FRAMES.values()) > _FRAMES_BYTES):
+            _FRAMES.popitem(last=False)
+    return df.copy()
+
+
+_FRAMES: OrderedDict = OrderedDict()  # id(stored bytes) -> (the bytes, the decoded frame)
+_FRAMES_LOCK = threading.Lock()
+_FRAMES_ENTRIES, _FRAMES_BYTES = 128, 64 * 2**20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 
 from explorer.checkpoint import Checkpoint, save_checkpoint
 from explorer.data import channel_stats, dataset_info, load_split
+from explorer.data import data_root as data_root_default
 from explorer.models import arch_info, build_model, resolve_hparams
 from explorer.relative import select_anchors
 
@@ -66,9 +68,17 @@ class Progress:
 
 
 def anchor_indices_for(dataset: str, n_anchors: int, strategy: str = "per_class", data_root=None) -> list[int]:
-    train = load_split(dataset, "train", data_root)
+    """The seeded anchors of ``dataset``'s training split (indices); chosen once per process for each
+    (dataset, count, strategy, data folder): the Stitching page asks on every rerun."""
+    root = str(Path(data_root if data_root is not None else data_root_default()).resolve())
+    return list(_anchor_indices(dataset, int(n_anchors), strategy, root))
+
+
+@functools.lru_cache(maxsize=16)
+def _anchor_indices(dataset: str, n_anchors: int, strategy: str, root: str) -> tuple[int, ...]:
+    train = load_split(dataset, "train", root)
     idx = select_anchors(train.x.flatten(1), n_anchors, strategy, labels=train.y, seed=ANCHOR_SEED)
-    return sorted(int(i) for i in idx)
+    return tuple(sorted(int(i) for i in idx))
 
 
 def _loss(model, x, y):

@@ -8,7 +8,7 @@ def _page(**params):
 
 
 def test_weight_paths_for_two_digits_mlps(models_dir):
-    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1", wi_points="11")
+    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-mlp_clf-s1", wi_points="11", i_tab="Weight interpolation and mode connectivity")
     assert not at.exception and not at.error
     bar = at.dataframe[0].value.set_index(["path", "split"])["loss barrier (Git Re-Basin)"]  # the default definition
     assert bar[("naive", "test")] > 0.4 and bar[("weight matching", "test")] < 0.05
@@ -32,19 +32,26 @@ def test_latent_strips_for_relative_autoencoders(models_dir):
 
 
 def test_different_architectures_get_a_message(models_dir):
-    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0")
+    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0", i_tab="Weight interpolation and mode connectivity")
     assert not at.exception
     assert not at.error  # no red box: the weight tab says why and shows a pair it can interpolate
     assert any("differ in architecture" in i.value and "this tab shows **digits-mlp_clf-s0** and **digits-mlp_clf-s1**" in i.value
                for i in at.info)
     assert at.dataframe[0].value.set_index(["path", "split"])["loss barrier (Git Re-Basin)"][("naive", "test")] > 0.4
+    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0")  # the latent tab (the default)
+    assert not at.exception and not at.error
     assert any("pick an autoencoder" in i.value for i in at.info)
 
 
-def test_the_default_view_has_no_error(models_dir):
-    at = _page()  # the default pair: two autoencoders, for the latent tab
+def test_the_default_view_has_no_error_and_runs_only_the_open_tab(models_dir):
+    at = _page()  # the default pair: two autoencoders, on the latent tab
+    assert not at.exception and not at.error
+    assert [e.label for e in at.get("tab")] == ["Latent interpolation", "Weight interpolation and mode connectivity"]
+    assert at.get("tab")[0].get("image") and not at.get("tab")[1].children  # the weight tab is not run until opened
+    at = _page(i_tab="Weight interpolation and mode connectivity")
     assert not at.exception and not at.error
     assert any("this tab shows **digits-mlp_clf-s0** and **digits-mlp_clf-s1**" in i.value for i in at.info)
+    assert not at.get("tab")[0].children and at.get("tab")[1].children
 
 
 def test_clicked_samples_and_play_state_come_back_from_a_url(models_dir):

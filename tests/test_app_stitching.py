@@ -14,6 +14,7 @@ def _summaries(at):
 def test_zero_shot_grids_relative_vs_absolute(models_dir):
     at = _page()
     assert not at.exception and not at.error
+    assert "st_go" not in {b.key for b in at.button} and not at.get("tab")[1].children  # the closed tab is not run
     rel, ab = _summaries(at)
     stitched = lambda s: float(s.split("stitched (all i ≠ j) **")[1].split(" ")[0])  # noqa: E731
     assert stitched(ab) > 5 * stitched(rel)
@@ -32,7 +33,7 @@ def test_zero_shot_grids_relative_vs_absolute(models_dir):
 
 
 def test_trained_stitches_per_layer(models_dir):
-    at = _page(model_a="digits-cnn_clf-s0", model_b="digits-cnn_clf-s1", st_epochs="5")
+    at = _page(model_a="digits-cnn_clf-s0", model_b="digits-cnn_clf-s1", st_epochs="5", st_tab="Trained stitching layers")
     assert not at.exception and not at.error
     at.button(key="st_go").click().run()
     assert not at.exception and not at.error
@@ -43,7 +44,7 @@ def test_trained_stitches_per_layer(models_dir):
 
 
 def test_models_that_cannot_be_stitched_get_a_message(models_dir):
-    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0")
+    at = _page(model_a="digits-mlp_clf-s0", model_b="digits-cnn_clf-s0", st_tab="Trained stitching layers")
     assert not at.exception
     assert any("two absolute classifiers of one architecture" in i.value and "A is mlp_clf and B is cnn_clf" in i.value for i in at.info)
     # and the tab shows a pair that can be stitched instead, with a button to make it the sidebar's pair

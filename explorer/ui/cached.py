@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections import OrderedDict
@@ -48,8 +49,27 @@ def _model(sidecar: str, sha256: str, device: str):
     return model
 
 
+_LOADED: set[tuple] = set()  # what this process has loaded once
+
+
+def loading(tag: tuple, message: str):
+    """``st.spinner(message)`` the first time ``tag`` is loaded in this process, nothing after: asked again it
+    comes from memory, and a spinner costs a thread and two messages to the browser (the Stitching page
+    asks for eight models on every rerun). Used by ``model``, ``probe`` and the sidebar's dataset."""
+    if tag in _LOADED:
+        return contextlib.nullcontext()
+    return _first_load(tag, message)
+
+
+@contextlib.contextmanager
+def _first_load(tag: tuple, message: str):
+    with st.spinner(message):
+        yield
+    _LOADED.add(tag)
+
+
 def model(ck: Checkpoint, device: str):
-    with st.spinner(f"Loading model {ck.name}…"):
+    with loading(("model", str(ck.sidecar), ck.sha256, device), f"Loading model {ck.name}…"):
         return _model(str(ck.sidecar), ck.sha256, device)
 
 
@@ -59,8 +79,22 @@ def _probe(dataset: str, n: int, split: str = "test") -> Probe:
 
 
 def probe(dataset: str, n: int, split: str = "test") -> Probe:
-    with st.spinner(f"Loading {n} {split} samples of {dataset}…"):
+    with loading(("probe", dataset, n, split), f"Loading {n} {split} samples of {dataset}…"):
         return _probe(dataset, n, split)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _stitched(enc: tuple[str, str], dec: tuple[str, str], dataset: str, n: int, n_img: int, device: str) -> np.ndarray:
+    from explorer.stitching import stitched_outputs
+
+    x = _probe(dataset, n).x[:n_img]
+    return stitched_outputs(_model(*enc, device), _model(*dec, device), x).numpy()
+
+
+def stitched(enc: Checkpoint, dec: Checkpoint, dataset: str, n: int, n_img: int, device: str) -> torch.Tensor:
+    """Encoder ``enc`` then decoder ``dec`` on the first ``n_img`` probe samples (``stitching.stitched_outputs``),
+    computed once per pair: the Stitching page draws these strips on every rerun."""
+    return torch.from_numpy(_stitched((str(enc.sidecar), enc.sha256), (str(dec.sidecar), dec.sha256), dataset, n, int(n_img), device))
 
 
 def _with_cache_warnings(fn, *args):
@@ -114,7 +148,11 @@ def _memo(key: str, compute) -> dict[str, np.ndarray]:
         if key in _MEMORY:
             _MEMORY.move_to_end(key)
             return _MEMORY[key]
-    value = disk_cache().memoize_key(key, compute)
+    return _remember(key, disk_cache().memoize_key(key, compute))
+
+
+def _remember(key: str, value: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``value`` into the memory LRU under ``key`` (the oldest entries out past its bounds)."""
     size = _nbytes(value)
     with _MEMORY_LOCK:
         _MEMORY[key] = value
@@ -172,7 +210,8 @@ class _Store:
         with _MEMORY_LOCK:
             if key in _MEMORY:
                 return _MEMORY[key]
-        return disk_cache().get(key)
+        value = disk_cache().get(key)
+        return None if value is None else _remember(key, value)  # read from disk once, then from memory
 
 
 STORE = _Store()
@@ -193,7 +232,7 @@ def any_probe(dataset: str, n: int, split: str = "test") -> Probe:
         return probe(dataset, n, split)
     path = embeddings_files().get(dataset)
     signature = (str(path), path.stat().st_mtime_ns) if path is not None else ()
-    with st.spinner(f"Loading {n} samples of {dataset}…"):
+    with loading(("any_probe", dataset, n, split, signature), f"Loading {n} samples of {dataset}…"):
         return _any_probe(dataset, n, split, signature)
 
 

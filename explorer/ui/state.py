@@ -256,7 +256,7 @@ def sidebar() -> Selection:
                                      for n in names))
     sb.caption(sources.dataset_title(dataset) + ("" if dataset not in DATASETS or is_available(dataset) else " — not on disk"))
     try:
-        with st.spinner(f"Loading {dataset}…"):
+        with cached.loading(("dataset", dataset), f"Loading {dataset}…"):
             n_test = sources.dataset_size(dataset)
     except EXPECTED as exc:  # a dataset not on disk, an unreadable or broken embeddings file
         sb.error(str(exc))
