@@ -129,3 +129,22 @@ def test_the_memory_layer_keeps_to_its_byte_budget(monkeypatch, cache_dir):
     # and comes back from the disk cache, equal
     again = cached.memo("budget-test", {"i": 0}, lambda: (_ for _ in ()).throw(AssertionError("recomputed")))
     assert float(again["a"][0]) == 0.0
+
+
+def test_a_stored_frame_is_decoded_once_and_handed_out_as_a_copy(monkeypatch):
+    import pandas as pd
+
+    from explorer.cache import arrays_to_frame, frame_to_arrays
+
+    stored = frame_to_arrays(pd.DataFrame({"layer": ["a", "b"], "id": [3.25, 7.5]}))
+    calls = []
+    real = pd.read_json
+    monkeypatch.setattr(pd, "read_json", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = arrays_to_frame(stored)
+    first.loc[0, "id"] = -1.0  # a page changing its frame does not change the stored one
+    second = arrays_to_frame(stored)
+    assert len(calls) == 1
+    assert second["id"].tolist() == [3.25, 7.5] and second["layer"].tolist() == ["a", "b"]
+    # the same bytes in another array (read from disk again) are decoded again, not mistaken for the first
+    arrays_to_frame({"__frame__": stored["__frame__"].copy()})
+    assert len(calls) == 2
