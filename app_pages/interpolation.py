@@ -9,7 +9,7 @@ from explorer.alignment import apply_permutation, perm_spec
 from explorer.interpolation import BARRIERS, barriers, latent_strips
 from explorer.projection import pca_2d
 from explorer.ui import cached
-from explorer.ui.state import bound, stop_page
+from explorer.ui.state import bound, stop_page, tab_runs
 from explorer.ui.widgets import friendly_errors, pair_for, require_data, require_networks, run_long, show_chart, show_table
 
 sel = st.session_state["selection"]
@@ -23,7 +23,7 @@ A, B = sel.model_a, sel.model_b
 probe = cached.probe(sel.dataset, sel.probe)
 latent_tab, weight_tab = bound(st.tabs, "", "i_tab", "Latent interpolation", ["Latent interpolation", "Weight interpolation and mode connectivity"])  # the open tab is in the URL (decks use it)
 
-if latent_tab.open is not False:  # only the open tab runs (Streamlit reruns when another is opened)
+if tab_runs(latent_tab):  # while a deck plays, only the open tab runs
     with latent_tab:
         if A.kind != "ae":
             st.info("Latent interpolation decodes along the path: pick an autoencoder (AE, VAE, relative AE) as model A.")
@@ -63,7 +63,7 @@ if latent_tab.open is not False:  # only the open tab runs (Streamlit reruns whe
             if not mB:
                 st.caption("Pick two relative autoencoders as A and B to decode A's path with B through their shared relative space.")
 
-if weight_tab.open is not False:  # only the open tab runs (Streamlit reruns when another is opened)
+if tab_runs(weight_tab):  # while a deck plays, only the open tab runs
     with weight_tab:
         n_alpha = bound(st.slider, "Points on the path", "wi_points", 25, min_value=3, max_value=101)
         st.latex(r"\theta(\alpha)=(1-\alpha)\,\theta_A+\alpha\,\theta_B")

@@ -8,7 +8,7 @@ from explorer.data import load_split
 from explorer.stitching import FAMILIES, grid_summary
 from explorer.train import anchor_indices_for
 from explorer.ui import cached
-from explorer.ui.state import bound
+from explorer.ui.state import bound, tab_runs
 from explorer.ui.widgets import EXPECTED, friendly_errors, pair_for, require_data, require_networks, run_long, show_chart, show_table, was_cancelled
 from explorer.zoo import stitch_groups
 
@@ -20,7 +20,7 @@ probe = cached.probe(sel.dataset, sel.probe)
 by_name = {c.name: c for c in sel.checkpoints}
 zero_tab, trained_tab = bound(st.tabs, "", "st_tab", "Zero-shot stitching", ["Zero-shot stitching", "Trained stitching layers"])  # the open tab is in the URL (decks use it)
 
-if zero_tab.open is not False:  # only the open tab runs (Streamlit reruns when another is opened)
+if tab_runs(zero_tab):  # while a deck plays, only the open tab runs
     with zero_tab:
         st.caption("Encoder of model i, decoder or head of model j, no training (Moschella et al. 2023). Relative models join "
                    "through the relative projection against the anchors embedded by encoder i; absolute models pass the latent "
@@ -89,7 +89,7 @@ if zero_tab.open is not False:  # only the open tab runs (Streamlit reruns when 
                     st.caption(caption)
                     st.image(charts.image_strip(imgs), width=56)
 
-if trained_tab.open is not False:  # only the open tab runs (Streamlit reruns when another is opened)
+if tab_runs(trained_tab):  # while a deck plays, only the open tab runs
     with trained_tab:
         st.caption("Model A up to a layer, a stitch, then model B after that layer; A and B frozen, only the stitch is fitted "
                    "(Bansal et al. 2021; Godfrey et al. 2022). Penalty (Godfrey et al. eq. 4.3) = (accuracy(A) + accuracy(B)) / 2 − "

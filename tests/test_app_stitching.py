@@ -14,7 +14,7 @@ def _summaries(at):
 def test_zero_shot_grids_relative_vs_absolute(models_dir):
     at = _page()
     assert not at.exception and not at.error
-    assert "st_go" not in {b.key for b in at.button} and not at.get("tab")[1].children  # the closed tab is not run
+    assert "st_go" in {b.key for b in at.button}  # the closed tab runs too (outside a deck): its widgets stay in the URL
     rel, ab = _summaries(at)
     stitched = lambda s: float(s.split("stitched (all i ≠ j) **")[1].split(" ")[0])  # noqa: E731
     assert stitched(ab) > 5 * stitched(rel)

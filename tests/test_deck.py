@@ -270,3 +270,17 @@ def test_a_playing_deck_warms_what_its_slides_name():
     mods = warm.page_modules()
     assert {"explorer.stitching", "explorer.interpolation", "explorer.ui.cached", "explorer.similarity"} <= set(mods)
     assert all(m.split(".")[0] == "explorer" for m in mods)
+
+
+def test_a_slide_runs_only_its_open_tab_and_the_closed_tab_opens_with_the_slides_values(decks_dir, cache_dir):
+    write(decks_dir, "tabs", [{"page": "interpolation", "state": {
+        "i_tab": "Weight interpolation and mode connectivity", "wi_points": "11", "li_steps": "13"}}])
+    at = play("tabs")
+    assert not at.exception and not at.error
+    latent, weight = at.get("tab")
+    assert not latent.children and weight.children  # the latent tab of the slide is not run
+    assert at.slider(key="wi_points").value == 11
+    at.session_state["i_tab"] = "Latent interpolation"  # the speaker opens the other tab
+    at.run()
+    assert not at.exception and not at.error and at.get("tab")[0].children
+    assert at.slider(key="li_steps").value == 13  # the slide's value, kept for the tab until it opened

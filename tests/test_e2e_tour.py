@@ -104,7 +104,7 @@ def test_presentation_mode_hides_the_sidebar(app):
         page.screenshot(path=str(tmp / "presentation.png"))
         page.get_by_text("Presentation", exact=True).click()
         wait_idle(page)
-        assert page.locator("section[data-testid='stSidebar']").is_visible()
+        page.locator("section[data-testid='stSidebar']").wait_for(state="visible", timeout=10_000)  # it slides in
         assert_clean(page)
 
 

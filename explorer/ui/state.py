@@ -36,6 +36,7 @@ _NOTES = "_url_notes"  # what was ignored or changed, shown in one toast
 BOUND_KEYS = "_bound_keys"  # every key drawn with ``bound`` in this session
 DRAWN, DRAWN_LAST = "_drawn_view", "_drawn_view_last"  # URL values of the widgets drawn in this run / the previous one
 APPLY = "_apply_view"  # {"state": {key: value(s)}, "done": keys set}: a whole view to put in the widgets (a deck's slide)
+_PENDING = "_view_pending"  # {"state": ..., "left": keys}: the applied view's values for widgets its run did not draw
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,10 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
     options = list(options) if options is not None else None
     st.session_state.setdefault(BOUND_KEYS, set()).add(key)
     view = st.session_state.get(APPLY)  # a deck's slide being opened: its state, whatever the widget held before
+    pending = st.session_state.get(_PENDING)
+    if view is None and pending is not None and key in pending["left"] and playing_deck():
+        pending["left"].discard(key)  # a closed tab of the slide, opened now: the slide's value, as if drawn with it
+        view = {"state": pending["state"], "done": set()}
     if view is not None and key not in view["done"]:
         view["done"].add(key)
         value = default
@@ -319,6 +324,7 @@ def open_view(page, state: dict, keep: dict | None = None) -> None:
     URL beside them (a deck's own parameters). The widgets write their own parameters into the URL
     as they are drawn. Raises Streamlit's rerun (st.switch_page)."""
     st.session_state[APPLY] = {"state": dict(state), "done": set()}
+    st.session_state.pop(_PENDING, None)
     st.session_state[_URL0] = {k: (v if isinstance(v, list) else [v]) for k, v in {**state, **(keep or {})}.items()}
     st.session_state[_SEEDED] = set(st.session_state[_URL0])  # the view itself is applied by ``bound`` above
     st.switch_page(page, query_params=keep or {})
@@ -331,7 +337,23 @@ def finish_view() -> list[str]:
     if view is None or not view["done"]:
         return []
     st.session_state.pop(APPLY)
+    # widgets the run did not draw (a closed tab while a deck plays) take the slide's value when first drawn
+    st.session_state[_PENDING] = {"state": view["state"], "left": (set(st.session_state.get(BOUND_KEYS, ())) | set(view["state"])) - view["done"]}
     return list(st.session_state.get(_NOTES, []))
+
+
+def playing_deck() -> bool:
+    """Whether this run shows a deck's slide (``?deck=`` in the URL)."""
+    return bool(st.query_params.get("deck"))
+
+
+def tab_runs(tab) -> bool:
+    """Whether the content of ``tab`` (from st.tabs, which reruns when another tab is opened) runs.
+    While a deck plays only the open tab runs: a slide opens faster, and its values for the closed
+    tab's widgets wait until that tab is opened (``finish_view``). Otherwise every tab runs, as
+    Streamlit drops from the URL the parameters of widgets a run does not draw, and a copied link
+    must hold the whole view."""
+    return tab.open is not False or not playing_deck()
 
 
 def unknown_page_path(known: list[str]) -> str | None:
