@@ -96,6 +96,10 @@ class recording:
             _RECORDS.remove(self.record)
 
 
+def is_recording() -> bool:
+    return bool(_RECORDS)
+
+
 def _log(kind: str, key: str) -> None:
     if _RECORDS:
         with _RECORDS_LOCK:
@@ -122,16 +126,19 @@ class DiskCache:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.safetensors"
 
-    def get(self, key: str) -> dict[str, np.ndarray] | None:
+    def get(self, key: str, record: bool = True) -> dict[str, np.ndarray] | None:
+        """The entry under ``key``, or None. ``record=False``: not seen by ``recording`` (a warm-up's read,
+        which is not what a view needs)."""
+        log = _log if record else (lambda kind, key: None)
         p = self.path(key)
         try:
             blob = p.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
-            _log("misses", key)
+            log("misses", key)
             return None
         except OSError as exc:
             warnings.warn(f"cache entry {p.name} unreadable ({exc}); recomputing", CacheWarning, stacklevel=2)
-            _log("misses", key)
+            log("misses", key)
             return None
         try:
             value = np_load(blob)
@@ -141,9 +148,9 @@ class DiskCache:
                 p.unlink()
             except OSError:
                 pass
-            _log("misses", key)
+            log("misses", key)
             return None
-        _log("hits", key)
+        log("hits", key)
         try:
             os.utime(p)  # least-recently-used order follows reads, not only writes
         except OSError:

@@ -13,6 +13,7 @@ A deck is played by name in the app (``?deck=NAME&slide=3``), never by path from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -155,3 +156,27 @@ def add_view(name: str, page: str, state: dict, title: str = "") -> Deck:
     deck.slides.append(Slide(page, {k: v for k, v in state.items() if k not in PLAY_KEYS}, title))
     save(deck, path)
     return deck
+
+
+# ---------------------------------------------------------------- the cache entries a deck's slides read
+
+
+def entries_path(deck: Deck, cache_root: Path) -> Path:
+    """Where ``deck precompute`` lists, in the cache folder ``cache_root``, the entries each slide of
+    ``deck`` read: named by the deck's content, so an edited deck is not warmed from an older list."""
+    return cache_root / "decks" / f"{hashlib.sha256(deck.to_json().encode()).hexdigest()[:20]}.json"
+
+
+def save_entries(deck: Deck, cache_root: Path, per_slide: list[list[str]]) -> Path:
+    path = entries_path(deck, cache_root)
+    atomic_write_bytes(path, json.dumps({"title": deck.title, "slides": per_slide}).encode())
+    return path
+
+
+def load_entries(deck: Deck, cache_root: Path) -> list[str]:
+    """The cache keys the deck's slides read, in slide order, each once; [] without a readable list."""
+    try:
+        slides = json.loads(entries_path(deck, cache_root).read_text())["slides"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return list(dict.fromkeys(k for keys in slides if isinstance(keys, list) for k in keys if isinstance(k, str)))

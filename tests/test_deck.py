@@ -188,6 +188,19 @@ def test_precompute_then_every_slide_is_a_cache_hit_and_a_pack_restores_them(tmp
     with deck_runner._deck_visible(path) as name:
         runs = [deck_runner.run_slide(name, i) for i in (1, 2)]
     assert all(run.used and not run.misses and not run.problems for run in runs), [(r.misses, r.problems) for r in runs]
+    # precompute listed what each slide read; a deck that starts playing reads them into memory (explorer/ui/warm.py)
+    from explorer.cache import DiskCache
+    from explorer.ui import cached
+
+    keys = decks.load_entries(decks.load(path), DiskCache().root)
+    assert set(keys) == runs[0].used | runs[1].used and keys[:len(runs[0].used)] == sorted(runs[0].used)
+    cached._MEMORY.clear()
+    cached._MEMORY_SIZES.clear()
+    assert cached.warm_entries(keys) == len(keys) and all(k in cached._MEMORY for k in keys)
+    assert cached.warm_entries(keys) == 0  # already there
+    edited = decks.load(path)
+    edited.slides[0].state["g_k"] = "9"
+    assert decks.load_entries(edited, DiskCache().root) == []  # another deck's content: not warmed from this list
 
     out = tmp_path / "small.zip"
     manifest = deck_runner.pack(path, out)
@@ -201,6 +214,7 @@ def test_precompute_then_every_slide_is_a_cache_hit_and_a_pack_restores_them(tmp
     notes = deck_runner.unpack(out)
     assert any(f"{len(manifest['cache'])} entries written" in n for n in notes)
     assert (decks_dir / "small.json").is_file()
+    assert decks.load_entries(decks.load(decks_dir / "small.json"), fresh) == manifest["cache"]
     with deck_runner._deck_visible(decks_dir / "small.json") as name:
         again = [deck_runner.run_slide(name, i) for i in (1, 2)]
     assert all(not a.misses for a in again) and [a.used for a in again] == [r.used for r in runs]

@@ -165,6 +165,30 @@ def _remember(key: str, value: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return value
 
 
+def warm_entries(keys: list[str]) -> int:
+    """Disk-cache entries into the memory cache before a page asks for them (a deck's, in slide order),
+    while they fit in its budget (the first ones are kept: the next slides). Returns how many were read.
+    Not while a ``cache.recording`` runs (``deck precompute``, ``deck pack``): it would hide what a view reads."""
+    from explorer.cache import is_recording
+
+    budget, read = _memory_budget(), 0
+    for key in keys:
+        if is_recording():
+            break
+        with _MEMORY_LOCK:
+            if key in _MEMORY:
+                continue
+            used = sum(_MEMORY_SIZES.get(k, 0) for k in _MEMORY)
+        value = disk_cache().get(key, record=False)
+        if value is None:
+            continue
+        if used + _nbytes(value) > budget or len(_MEMORY) >= _MEMORY_ENTRIES:
+            break
+        _remember(key, value)
+        read += 1
+    return read
+
+
 def memo(fn: str, parts: dict, compute) -> dict[str, np.ndarray]:
     """``compute()`` (a dict of arrays) cached in memory and on disk under a key of ``fn`` and ``parts``."""
     from explorer.cache import cache_key

@@ -133,7 +133,12 @@ def _each_slide(path: Path, progress=None):
 def precompute(path: Path, progress=None) -> list[tuple[SlideRun, SlideRun]]:
     """Every slide twice: cold (computing what is missing into the disk cache) and warm (a new
     session, memory emptied: what a person waits for after this). ``progress(i, n, text)`` per slide."""
-    return [(run_slide(name, i), run_slide(name, i)) for i, name in _each_slide(path, progress)]
+    from explorer.cache import DiskCache
+
+    runs = [(run_slide(name, i), run_slide(name, i)) for i, name in _each_slide(path, progress)]
+    if runs and all(not warm.problems for _, warm in runs):  # what a playing deck reads into memory first
+        decks.save_entries(decks.load(path), DiskCache().root, [sorted(warm.used) for _, warm in runs])
+    return runs
 
 
 # ---------------------------------------------------------------- pack / unpack
@@ -221,6 +226,11 @@ def unpack(zip_path: Path, decks_dir: Path | None = None) -> list[str]:
                 atomic_write_bytes(target, blob)
                 wrote += 1
         notes.append(f"cache: {wrote} entries written, {len(manifest['cache']) - wrote} already there ({cache.root})")
+        try:
+            decks.save_entries(decks.parse(next(z.read(n) for n in z.namelist() if n.startswith("deck/")).decode()),
+                               cache.root, [list(manifest["cache"])])
+        except (StopIteration, ValueError):  # the deck itself is checked below
+            pass
         mroot = user_models_dir()
         for rel in manifest["models"]:
             blob = z.read(f"models/{rel}")

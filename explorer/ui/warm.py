@@ -9,7 +9,8 @@ deck twice in one AppTest session, slide 5 took 1.05 s the first time and 0.24 s
 - ``warm_pages()`` (once per process, at app start): imports what the pages import.
 - ``warm_deck(deck)`` (once per deck and process, when the deck starts playing): the datasets and
   the models its slides name, and for a Stitching slide every network of its dataset's zoo (the
-  zero-shot grids use them all).
+  zero-shot grids use them all); then the disk-cache entries ``deck precompute`` saw its slides
+  read, into the memory cache (slide by slide, as far as its budget allows).
 Everything loaded goes through the same caches the pages use, so a page that gets there first
 waits for nothing but the lock of that one item.
 """
@@ -87,9 +88,11 @@ def deck_needs(deck) -> tuple[set[str], set[tuple[str, str]], set[str]]:
 
 
 def _load_deck(deck) -> None:
+    from explorer import deck as decks
     from explorer.data import DATASETS, load_split
     from explorer.device import device_choices
     from explorer.ui import cached
+    from explorer.ui.cached import disk_cache
 
     device = device_choices()[0][0]  # the sidebar's default device: the models the pages will ask for
     datasets, models, zoos = deck_needs(deck)
@@ -100,6 +103,7 @@ def _load_deck(deck) -> None:
         for ck in cks:
             if ds in zoos or (ds, ck.name) in models:
                 cached._model(str(ck.sidecar), ck.sha256, device)
+    cached.warm_entries(decks.load_entries(deck, disk_cache().root))
 
 
 def warm_deck(name: str, deck) -> threading.Thread | None:
