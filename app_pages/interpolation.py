@@ -59,7 +59,7 @@ if tab_runs(latent_tab):  # while a deck plays, only the open tab runs
                      f"{steps} steps, decoded by **{A.name}**" + (f"; last row decoded by **{B.name}**." if mB else "."))
             for name, imgs in strips.items():
                 st.caption(name)
-                st.image(charts.image_strip(imgs), width=64)
+                st.image(charts.image_row(imgs, cell=64))
             if not mB:
                 st.caption("Pick two relative autoencoders as A and B to decode A's path with B through their shared relative space.")
 

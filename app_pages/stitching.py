@@ -87,7 +87,7 @@ if tab_runs(zero_tab):  # while a deck plays, only the open tab runs
                         rows.append((f"absolute: encoder {twin[enc]} → decoder {twin[dec]}", strip(twin[enc], twin[dec])))
                 for caption, imgs in rows:
                     st.caption(caption)
-                    st.image(charts.image_strip(imgs), width=56)
+                    st.image(charts.image_row(imgs, cell=56))
 
 if tab_runs(trained_tab):  # while a deck plays, only the open tab runs
     with trained_tab:

@@ -104,6 +104,31 @@ def image_strip(images) -> list:
     return out
 
 
+def image_row(images, cell: int = 56, gap: int = 4):
+    """Images [N, C, H, W] in [0, 1] side by side in one uint8 array, each tile enlarged to ``cell`` pixels.
+
+    One picture per row instead of N: the browser fetches one file, and a rerun that replaces the row leaves
+    one superseded file rather than N. Tiles are enlarged by whole pixels (nearest), so digits stay sharp;
+    ``gap`` white columns separate them.
+    """
+    import numpy as np
+
+    tiles = image_strip(images)
+    if not tiles:
+        return np.zeros((cell, 0), dtype=np.uint8)
+    h = tiles[0].shape[0]
+    k = max(1, cell // h)
+    tiles = [np.repeat(np.repeat(t, k, axis=0), k, axis=1) for t in tiles]
+    th = tiles[0].shape[0]
+    shape = (th, len(tiles) * (tiles[0].shape[1] + gap) - gap) + tiles[0].shape[2:]
+    row = np.full(shape, 255, dtype=np.uint8)
+    x = 0
+    for t in tiles:
+        row[:, x:x + t.shape[1]] = t
+        x += t.shape[1] + gap
+    return row
+
+
 def view_payloads(df: pd.DataFrame, views: list[tuple[str, str]], group: str, sprite: str | None = None,
                   presenting: bool = False) -> list[dict]:
     """The data of linked 2-D views (drawn by explorer/ui/linked_view.js), one payload per view.

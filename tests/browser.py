@@ -111,13 +111,21 @@ def pick(page, label: str, option: str) -> None:
 # Streamlit's frontend, opened on a page URL, first probes its endpoints under that path (a 404),
 # then at the root. Those two probes are the only failed requests we accept.
 _PROBE = re.compile(r"^https?://[^/]+/[^_][^/]*/_stcore/(health|host-config)$")
+_MEDIA = re.compile(r"^https?://[^/]+/media/[0-9a-f]+\.\w+$")
 
 
 def assert_clean(page) -> None:
     """No Streamlit exception box, no browser error, no failed request but Streamlit's own probes."""
     exc = page.locator('[data-testid="stException"]')
     assert exc.count() == 0, exc.first.inner_text()
-    unexpected = [u for u in page.bad_responses if not _PROBE.match(u.split("?")[0])]
+    # every picture on the page has loaded; a media file of an earlier run is dropped by the server once the
+    # next run finishes, so the browser may still ask for one that no longer shows (a 404 nobody sees)
+    imgs = page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])")
+    broken = [src for src, ok in imgs if not ok]
+    assert not broken, broken
+    shown = {src for src, _ in imgs}
+    superseded = [u for u in page.bad_responses if _MEDIA.match(u) and u not in shown]
+    unexpected = [u for u in page.bad_responses if not _PROBE.match(u.split("?")[0]) and u not in superseded]
     assert not unexpected, unexpected
     failed_loads = [e for e in page.console_errors if e.startswith("Failed to load resource")]
     others = [e for e in page.console_errors if not e.startswith("Failed to load resource")]

@@ -159,3 +159,18 @@ def test_the_svg_button_renders_a_chart_with_its_data_inline():
     # what the page sends is built once per chart object and mode, its data as Arrow bytes
     assert _spec(chart, False, True) is _spec(chart, False, True)
     assert all(isinstance(v, bytes) for v in _spec(chart, False, True)["datasets"].values())
+
+
+def test_an_image_row_puts_tile_i_at_column_i_enlarged_by_whole_pixels():
+    imgs = np.zeros((3, 1, 4, 4), dtype=np.float32)
+    for i in range(3):
+        imgs[i, 0, i, i] = 1.0
+    row = charts.image_row(imgs, cell=8, gap=2)
+    assert row.shape == (8, 3 * 8 + 2 * 2) and row.dtype == np.uint8
+    for i in range(3):
+        tile = row[:, i * 10 : i * 10 + 8]
+        # pixel (i, i) became the 2x2 block at (2i, 2i); nothing else is lit
+        assert (tile[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] == 255).all() and tile.sum() == 4 * 255
+    assert (row[:, 8:10] == 255).all() and (row[:, 18:20] == 255).all()  # the gaps are white
+    rgb = charts.image_row(np.ones((2, 3, 4, 4), dtype=np.float32) * 0.5, cell=4, gap=1)
+    assert rgb.shape == (4, 9, 3) and rgb[0, 0, 0] == 127
