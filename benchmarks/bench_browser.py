@@ -59,6 +59,8 @@ class Wire:
         self.bytes = 0
         self.finished = 0
         self.completed: list[float] = []  # arrival of each 'finished successfully' (not a run cut short for a rerun)
+        self.deltas = 0  # page elements sent by the run in progress
+        self.deltas_per_run: list[int] = []  # elements each completed run sent, in the order of ``completed``
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
 
     def _frame(self, payload):
@@ -69,11 +71,17 @@ class Wire:
             msg = ForwardMsg.FromString(payload)
         except Exception:  # noqa: BLE001  not one of Streamlit's messages
             return
-        if msg.WhichOneof("type") == "script_finished":
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.deltas = 0
+        elif kind == "delta":
+            self.deltas += 1
+        if kind == "script_finished":
             self.finished += 1
             self.t_finished = time.perf_counter()
             if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
                 self.completed.append(self.t_finished)
+                self.deltas_per_run.append(self.deltas)
 
 
 DRAWN = """async () => {
@@ -401,18 +409,21 @@ def deck_walk(browser, url: str, mode: str) -> None:
     wire = Wire(page)
     for walk in ("first walk", "second walk"):
         first = first_slide(page, wire, url)
-        times, server = [], []
+        times, server, sent = [], [], []
         for n in range(2, len(slides) + 1):
             page.mouse.click(5, 300)  # the keys go to the page, not to a widget
             page.wait_for_timeout(300)
             t0 = time.perf_counter()
             page.keyboard.press("ArrowRight")
             server.append(done_after(page, wire, t0))
+            sent.append(wire.deltas_per_run[next(i for i, t in enumerate(wire.completed) if t > t0)])
             times.append(page.evaluate(SLIDE_WATCH, n) / 1e3)
         per = " ".join(f"{t:.2f}" for t in times)
         print(f"Deck, {walk:12s} slide 1 opened in a new browser {first:5.2f} s · Right arrow → slide drawn, slides 2–{len(slides)}: "
               f"{per} s · median {statistics.median(times):.2f}, worst {max(times):.2f} (slide {times.index(max(times)) + 2}; "
               f"until the script ends: median {statistics.median(server):.2f}, worst {max(server):.2f}) [{mode}]", flush=True)
+        print(f"  {'':12s} until the script ended, s: {' '.join(f'{t:.2f}' for t in server)} · elements sent: "
+              f"{' '.join(map(str, sent))}", flush=True)
     page.context.close()
 
 
