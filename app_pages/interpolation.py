@@ -94,7 +94,7 @@ if tab_runs(weight_tab):  # while a deck plays, only the open tab runs
         st.caption(f"Barrier ({definition}): {BARRIERS[definition]}; the accuracy barrier is the same drop for the accuracy.")
         table = barriers(curve)
         shown = [c for c in table.columns if "barrier" not in c or c.endswith(f"({definition})")]
-        show_table(table[shown].style.format({c: "{:.4f}" for c in shown if "barrier" in c}), hide_index=True)
+        show_table(table[shown], formats={c: "%.4f" for c in shown if "barrier" in c}, hide_index=True)
 
         st.subheader("The latent space along the path")
         layer = bound(st.selectbox, "Layer", "wi_layer", mA.bottleneck, list(mA.layer_names))

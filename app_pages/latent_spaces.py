@@ -92,7 +92,7 @@ with friendly_errors("Agreement cannot be measured"):
     k = min(10, len(probe) - 1)
     table = analyses.agreement(A, layer_a, B, layer_b, probe, idx, similarity, bool(center), k, sel.device, cached.STORE)
 left, right = st.columns([1, 1.2])
-show_table(table.style.format({"jaccard": "{:.3f}", "mrr": "{:.3f}", "cosine": "{:.3f}"}), left, hide_index=True)
+show_table(table, left, formats=dict.fromkeys(("jaccard", "mrr", "cosine"), "%.3f"), hide_index=True)
 if table.attrs["padded_columns"]:
     left.caption(f"The narrower absolute space was zero-padded with {table.attrs['padded_columns']} columns.")
 left.caption(f"Protocol: for each sample i, rank the samples of B by cosine to A[i]. Jaccard@{k} = overlap of that "

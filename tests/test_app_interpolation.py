@@ -1,5 +1,9 @@
 """AppTest of the Interpolation page."""
 
+import json
+
+from streamlit.testing.v1 import AppTest
+
 from tests.conftest import open_page
 
 
@@ -15,6 +19,8 @@ def test_weight_paths_for_two_digits_mlps(models_dir):
     assert any(b.label == "Download the animation (GIF)" for b in at.get("download_button"))
     at.radio(key="wi_barrier").set_value("Entezari et al.").run()
     assert "loss barrier (Entezari et al.)" in at.dataframe[0].value.columns
+    columns = json.loads(at.dataframe[0].proto.columns)  # barriers to four decimals, in the grid
+    assert columns["loss barrier (Entezari et al.)"]["type_config"]["format"] == "%.4f"
     at.slider(key="wi_frame").set_value(5).run()
     at.selectbox(key="wi_layer").set_value("body.relu1").run()
     assert not at.exception and not at.error
@@ -58,3 +64,26 @@ def test_clicked_samples_and_play_state_come_back_from_a_url(models_dir):
     assert not at.exception
     assert any(m.value.startswith("From probe sample 3 (class 6) to 17 (class 6)") for m in at.markdown)
     assert {"svg_pick_points", "csv_pick_points"} <= {b.key for b in at.get("download_button")}
+
+
+def _table_script():
+    import pandas as pd
+    import streamlit as st
+
+    from explorer.ui.widgets import PRESENT_KEY, show_table
+
+    st.session_state[PRESENT_KEY] = st.query_params.get("present") == "true"
+    show_table(pd.DataFrame({"path": ["naive", "aligned"], "barrier": [0.123456, float("nan")]}),
+               formats={"barrier": "%.4f", "not a column": "%.1f"}, hide_index=True)
+
+
+def test_a_table_formats_its_columns_in_the_grid_and_while_presenting():
+    at = AppTest.from_function(_table_script).run()
+    assert not at.exception
+    assert json.loads(at.dataframe[0].proto.columns)["barrier"]["type_config"]["format"] == "%.4f"
+    assert at.dataframe[0].value["barrier"].iloc[0] == 0.123456  # the grid keeps the number
+    at = AppTest.from_function(_table_script)
+    at.query_params["present"] = "true"
+    at.run()
+    assert not at.exception and not at.dataframe
+    assert list(at.table[0].value["barrier"]) == ["0.1235", ""]  # the static table shows the text; NaN blank

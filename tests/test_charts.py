@@ -174,3 +174,17 @@ def test_an_image_row_puts_tile_i_at_column_i_enlarged_by_whole_pixels():
     assert (row[:, 8:10] == 255).all() and (row[:, 18:20] == 255).all()  # the gaps are white
     rgb = charts.image_row(np.ones((2, 3, 4, 4), dtype=np.float32) * 0.5, cell=4, gap=1)
     assert rgb.shape == (4, 9, 3) and rgb[0, 0, 0] == 127
+
+
+def test_presentation_mode_enlarges_every_font_of_a_chart_and_keeps_the_rest():
+    from explorer.ui.widgets import _for_screen
+
+    df = pd.DataFrame({"alpha": [0.0, 0.5, 1.0] * 2, "loss": [1.0, 2.0, 1.0] * 2, "split": ["test"] * 3 + ["train"] * 3,
+                       "path": "naive"})
+    chart = charts.path_chart(df, "loss")
+    big = _for_screen(chart).to_dict()
+    assert big["config"]["axis"] == {"labelFontSize": 15, "titleFontSize": 17, "titleLimit": 2000, "labelLimit": 400}
+    assert big["config"]["legend"]["labelFontSize"] == 15 and big["config"]["title"] == {"fontSize": 20}
+    assert big["config"]["header"] == {"labelFontSize": 17, "titleFontSize": 18} and big["config"]["text"] == {"fontSize": 15}
+    plain = chart.to_dict()
+    assert {k: v for k, v in big.items() if k != "config"} == {k: v for k, v in plain.items() if k != "config"}

@@ -199,14 +199,12 @@ def presenting() -> bool:
 
 
 def _for_screen(chart):
-    """Larger fonts everywhere in the chart, for presentation mode."""
-    return (
-        chart.configure_axis(labelFontSize=15, titleFontSize=17, titleLimit=2000, labelLimit=400)
-        .configure_legend(labelFontSize=15, titleFontSize=16, symbolSize=160, labelLimit=600)
-        .configure_title(fontSize=20)
-        .configure_header(labelFontSize=17, titleFontSize=18)
-        .configure_text(fontSize=15)
-    )
+    """Larger fonts everywhere in the chart, for presentation mode (one ``configure``: each configure_* call
+    copies the whole chart, five of them took 10 ms of a layered chart, one takes 2 ms)."""
+    return chart.configure(
+        axis={"labelFontSize": 15, "titleFontSize": 17, "titleLimit": 2000, "labelLimit": 400},
+        legend={"labelFontSize": 15, "titleFontSize": 16, "symbolSize": 160, "labelLimit": 600},
+        title={"fontSize": 20}, header={"labelFontSize": 17, "titleFontSize": 18}, text={"fontSize": 15})
 
 
 try:  # Altair's data transformer and theme are global: hold the lock Streamlit holds while it converts a chart
@@ -277,12 +275,21 @@ def show_chart(chart, df=None, name: str | None = None, container=None, **kwargs
     return out
 
 
-def show_table(data, container=None, **kwargs):
+def show_table(data, container=None, formats: dict[str, str] | None = None, **kwargs):
     """A table: Streamlit's interactive data grid, or while presenting a static table, which the
-    browser draws in a fraction of the time (a slide change rebuilds every element of the page)."""
+    browser draws in a fraction of the time (a slide change rebuilds every element of the page).
+
+    ``formats`` maps a column to a printf format ("%.4f"): the grid formats it in the browser, the static
+    table gets the formatted text. No pandas Styler: its first use imports and compiles Jinja templates
+    (0.12 s) and every run renders the whole table through them (0.03 s), measured with cProfile.
+    """
     c = container or st
+    formats = {k: v for k, v in (formats or {}).items() if k in getattr(data, "columns", ())}
     if not presenting():
-        return c.dataframe(data, **kwargs)
+        config = {k: st.column_config.NumberColumn(format=v) for k, v in formats.items()}
+        return c.dataframe(data, column_config=config or None, **kwargs)
+    if formats:
+        data = data.assign(**{k: data[k].map(lambda x, f=f: "" if x != x else f % x) for k, f in formats.items()})
     return c.table(data, hide_index=kwargs.get("hide_index"))
 
 
