@@ -286,6 +286,20 @@ def test_a_playing_deck_warms_what_its_slides_name():
     assert all(m.split(".")[0] == "explorer" for m in mods)
 
 
+def test_the_frontend_files_a_deck_preloads_exist_next_to_streamlits_entry_script():
+    import streamlit
+
+    from explorer.ui.deck import lazy_frontend_files
+
+    files = lazy_frontend_files()
+    js = Path(streamlit.__file__).parent / "static" / "static" / "js"
+    assert list(js.glob("index.*.js"))  # the entry script they are relative to
+    assert all((js / f).resolve().is_file() for f in files)
+    # the slider (first on slide 5), the formula typesetter and its two fonts (slide 9), the multiselect (slide 7)
+    stems = {Path(f).name.split(".")[0] for f in files}
+    assert {"Slider", "rehype-katex", "KaTeX_Main-Regular", "KaTeX_Math-Italic", "Multiselect"} <= stems
+
+
 def test_a_slide_runs_only_its_open_tab_and_the_closed_tab_opens_with_the_slides_values(decks_dir, cache_dir):
     write(decks_dir, "tabs", [{"page": "interpolation", "state": {
         "i_tab": "Weight interpolation and mode connectivity", "wi_points": "11", "li_steps": "13"}}])

@@ -11,6 +11,7 @@ lists, retitles, reorders and removes slides, and plays the deck.
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -28,6 +29,26 @@ _SLOT = "_deck_slot"  # (placeholder under the bar, the deck's file) for this ru
 _POSITION: dict[str, int] = {}  # the slide each deck's presenting window is on (server-wide: the notes window follows it)
 _POSITION_LOCK = threading.Lock()
 PLAY_KEYS = decks.PLAY_KEYS
+
+
+# What Streamlit's frontend loads only when a page first shows such an element, and the deck's pages show:
+# the files the browser asked for after slide 1 while walking the shipped deck (Streamlit 1.67). Names that
+# this Streamlit does not have are skipped; the keys component imports the rest once the browser is idle.
+_LAZY = ("js/Slider.", "js/Multiselect.", "js/ImageList.", "js/rehype-katex.", "js/Metric.", "js/loadVegaEmbed.",
+         "js/NumberInput.", "js/Radio.", "js/DownloadButton.", "media/KaTeX_Main-Regular.", "media/KaTeX_Math-Italic.")
+
+
+@functools.cache
+def lazy_frontend_files() -> tuple[str, ...]:
+    """Paths, relative to Streamlit's entry script (static/js/index.*.js), of the files in ``_LAZY``."""
+    static = Path(st.__file__).parent / "static" / "static"
+    found = []
+    for prefix in _LAZY:
+        folder, stem = prefix.split("/")
+        kind = ".js" if folder == "js" else ".woff2"
+        found += sorted(f"{'./' if folder == 'js' else '../media/'}{f.name}" for f in (static / folder).glob(f"{stem}*{kind}")
+                        if f.name.count(".") == 2)  # Name.HASH.ext, not Name.Other.HASH.ext
+    return tuple(found)
 
 
 def page_key(path: str) -> str:
@@ -111,7 +132,8 @@ def play_bar(pages: dict, current: str) -> None:
                 st.query_params.pop(k, None)
             st.session_state.pop(_AT, None)
             st.rerun()
-    key = _KEYS(data={"slide": number, "n": len(deck.slides)}, key="deck_keys", on_nav_change=lambda: None)
+    key = _KEYS(data={"slide": number, "n": len(deck.slides), "preload": list(lazy_frontend_files())}, key="deck_keys",
+                on_nav_change=lambda: None)
     step = (-1 if prev else 1 if nxt else 0) or {"prev": -1, "next": 1}.get(getattr(key, "nav", None) or "", 0)
     if step:
         _go(pages, name, number + step, notes)
