@@ -32,8 +32,9 @@ PLAY_KEYS = decks.PLAY_KEYS
 
 
 # What Streamlit's frontend loads only when a page first shows such an element, and the deck's pages show:
-# the files the browser asked for after slide 1 while walking the shipped deck (Streamlit 1.67). Names that
-# this Streamlit does not have are skipped; the keys component imports the rest once the browser is idle.
+# the files the browser asked for after slide 1 while walking the shipped deck (Streamlit 1.67), and the
+# other widget kinds our pages use (a deck of your own may start elsewhere). Names that this Streamlit does
+# not have are skipped; the keys component imports the rest once the browser is idle.
 _LAZY = ("js/Slider.", "js/Multiselect.", "js/ImageList.", "js/rehype-katex.", "js/Metric.", "js/loadVegaEmbed.",
          "js/NumberInput.", "js/Radio.", "js/DownloadButton.", "media/KaTeX_Main-Regular.", "media/KaTeX_Math-Italic.")
 
