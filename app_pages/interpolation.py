@@ -5,7 +5,6 @@ import pandas as pd
 import streamlit as st
 
 from explorer import analyses, charts
-from explorer.alignment import apply_permutation, perm_spec
 from explorer.interpolation import BARRIERS, barriers, latent_strips
 from explorer.projection import pca_2d
 from explorer.ui import cached
@@ -76,10 +75,8 @@ if tab_runs(weight_tab):  # while a deck plays, only the open tab runs
         mA, mB = cached.model(A, sel.device), cached.model(B, sel.device)
         train_probe = cached.probe(sel.dataset, sel.probe, "train")
         alphas = np.linspace(0, 1, int(n_alpha))
-        sa, sb = mA.state_dict(), mB.state_dict()
-        spec = perm_spec(mA)
-        paths = {"naive": sb, **{f"{kind} matching": apply_permutation(sb, spec, analyses.alignment(A, B, mA, mB, kind, train_probe, cached.STORE))
-                                 for kind in ("weight", "activation")}}
+        sa = mA.state_dict()
+        paths = cached.aligned_states(A, B, sel.dataset, sel.probe, sel.device)  # naive, weight and activation matching
         with friendly_errors("Path evaluation failed"):
             curve = run_long("Loss and accuracy along the paths", "paths", lambda update: pd.concat([analyses.path_curve(
                 A, B, mA, sa, s, name, probe, train_probe, alphas, cached.STORE, lambda f, name=name: update(f, f"{name} path"))

@@ -281,6 +281,8 @@ def test_a_playing_deck_warms_what_its_slides_name():
     datasets, models, zoos = warm.deck_needs(deck)
     assert datasets == {"mnist"} and zoos == {"mnist"}  # a Stitching slide: the whole zoo of its dataset
     assert models == {("mnist", f"mnist-{m}-s{s}") for m in ("mlp_ae-l64", "mlp_clf") for s in (0, 1)}
+    # slide 9's weight paths: B permuted onto A, on the default 1000 train samples of MNIST
+    assert warm._interpolation_pairs(deck) == [("mnist", "mnist-mlp_clf-s0", "mnist-mlp_clf-s1", 1000)]
     mods = warm.page_modules()
     assert {"explorer.stitching", "explorer.interpolation", "explorer.ui.cached", "explorer.similarity"} <= set(mods)
     assert all(m.split(".")[0] == "explorer" for m in mods)

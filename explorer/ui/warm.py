@@ -9,7 +9,8 @@ deck twice in one AppTest session, slide 5 took 1.05 s the first time and 0.24 s
 - ``warm_pages()`` (once per process, at app start): imports what the pages import, builds two charts.
 - ``warm_deck(deck)`` (once per deck and process, when the deck starts playing): the datasets and
   the models its slides name, and for a Stitching slide every network of its dataset's zoo (the
-  zero-shot grids use them all); then the disk-cache entries ``deck precompute`` saw its slides
+  zero-shot grids use them all), for an Interpolation slide B's weights permuted onto A's; then the
+  disk-cache entries ``deck precompute`` saw its slides
   read, into the memory cache (slide by slide, as far as its budget allows).
 Everything loaded goes through the same caches the pages use, so a page that gets there first
 waits for nothing but the lock of that one item.
@@ -108,6 +109,22 @@ def deck_needs(deck) -> tuple[set[str], set[tuple[str, str]], set[str]]:
     return datasets, models, zoos
 
 
+def _interpolation_pairs(deck) -> list[tuple[str, str, str, int]]:
+    """(dataset, model A, model B, probe size) of each Interpolation slide: its weight paths need B permuted onto A."""
+    from explorer.ui.state import DEFAULT_DATASET, DEFAULT_PROBE
+
+    pairs = []
+    for slide in deck.slides:
+        ds = slide.state.get("dataset", DEFAULT_DATASET)
+        if slide.page == "interpolation" and slide.state.get("model_a") and slide.state.get("model_b"):
+            try:
+                n = int(slide.state.get("probe", DEFAULT_PROBE.get(ds, 1000)))
+            except ValueError:
+                continue
+            pairs.append((ds, slide.state["model_a"], slide.state["model_b"], n))
+    return pairs
+
+
 def _load_deck(deck) -> None:
     from explorer import deck as decks
     from explorer.data import DATASETS, load_split
@@ -124,6 +141,10 @@ def _load_deck(deck) -> None:
         for ck in cks:
             if ds in zoos or (ds, ck.name) in models:
                 cached._model(str(ck.sidecar), ck.sha256, device)
+    for ds, a, b, n in _interpolation_pairs(deck):
+        found = {ck.name: ck for ck in cached.zoo(ds)[0]}
+        if a in found and b in found:
+            cached.aligned_states(found[a], found[b], ds, n, device)
     cached.warm_entries(decks.load_entries(deck, disk_cache().root))
 
 
