@@ -7,9 +7,9 @@ import streamlit as st
 from explorer import analyses, charts
 from explorer.interpolation import BARRIERS, barriers, latent_strips
 from explorer.projection import pca_2d
-from explorer.ui import cached
+from explorer.ui import cached, scatter
 from explorer.ui.state import bound, stop_page, tab_runs
-from explorer.ui.widgets import friendly_errors, pair_for, require_data, require_networks, run_long, show_chart, show_table
+from explorer.ui.widgets import friendly_errors, pair_for, presenting, require_data, require_networks, run_long, show_chart, show_table
 
 sel = st.session_state["selection"]
 st.title("Interpolation")
@@ -83,9 +83,7 @@ if tab_runs(weight_tab):  # while a deck plays, only the open tab runs
                 .assign(path=name) for name, s in paths.items()], ignore_index=True), (A.sha256, B.sha256, sel.probe, len(alphas)))
         if curve is None:
             stop_page()
-        left, right = st.columns(2)
-        show_chart(charts.path_chart(curve, "loss"), curve, "path_loss", left)
-        show_chart(charts.path_chart(curve, "accuracy"), curve, "path_accuracy", right)
+        show_chart(charts.path_charts(curve, ("loss", "accuracy")), curve, "path_curves")
         definition = bound(st.radio, "Barrier", "wi_barrier", "Git Re-Basin", list(BARRIERS), horizontal=True,
                            help="\n\n".join(f"**{k}**: {v}" for k, v in BARRIERS.items()))
         st.caption(f"Barrier ({definition}): {BARRIERS[definition]}; the accuracy barrier is the same drop for the accuracy.")
@@ -102,6 +100,9 @@ if tab_runs(weight_tab):  # while a deck plays, only the open tab runs
         domain = tuple(zip(allxy.min(0), allxy.max(0)))
         bound(st.toggle, "Play", "wi_play", False, help="Frames advance on their own")
 
+        labels = probe.y.numpy()
+        sprite_key, sprite = cached.hover_sprite(sel.dataset, sel.probe)
+
         @st.fragment(run_every=0.7 if st.session_state.get("wi_play") else None)
         def animation():
             if st.session_state.get("wi_play"):
@@ -109,13 +110,14 @@ if tab_runs(weight_tab):  # while a deck plays, only the open tab runs
             if not 0 <= st.session_state.get("wi_frame", 0) < len(alphas):
                 st.session_state["wi_frame"] = 0
             t = bound(st.slider, "Frame", "wi_frame", 0, min_value=0, max_value=len(alphas) - 1)
-            df = pd.concat([pd.DataFrame({"x": v[t, :, 0], "y": v[t, :, 1], "class": probe.y.numpy(), "path": f"{k}, α = {alphas[t]:.2f}"})
-                            for k, v in coords.items()])
-            show_chart(charts.frame_scatter(df, domain), df, "path_frame")
+            # linked views on a canvas (brush a region in one path, see those samples in the other; hover shows the input)
+            df = pd.DataFrame({"id": np.arange(len(labels)), "class": labels, "anchor": False,
+                               **{f"{k}_{ax}": v[t, :, i] for k, v in coords.items() for i, ax in enumerate("xy")}})
+            scatter.linked_views(charts.view_payloads(df, [(k, f"{k}, α = {alphas[t]:.2f}") for k in coords], "path_frames",
+                                                      sprite_key, presenting(), domain), sprite)
 
         animation()
         gif_key = f"{A.sha256}-{B.sha256}-{layer}-{sel.dataset}-{sel.probe}-{len(alphas)}"
-        labels = probe.y.numpy()
         st.download_button("Download the animation (GIF)", lambda: cached.gif(gif_key, coords, labels, alphas),  # drawn on click
                            file_name=f"path_{A.name}_{B.name}_{layer}.gif", mime="image/gif")
         st.caption("PCA fitted once at α = 0 (or native 2-D coordinates), so every frame shares the axes.")

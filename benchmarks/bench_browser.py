@@ -353,7 +353,9 @@ SLIDE_WATCH = """(n) => new Promise(resolve => {
     if (document.body.innerText.includes('in the background')) return false;
     const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].filter(c => c.offsetParent !== null);
     if (!charts.every(c => c.querySelector('canvas, svg'))) return false;
-    const views = location.pathname.includes('latent_spaces') ? 4 : 0;
+    const tab = document.querySelector('[data-testid="stTab"][aria-selected="true"]');
+    const weights = location.pathname.includes('interpolation') && tab && tab.textContent.startsWith('Weight');
+    const views = location.pathname.includes('latent_spaces') ? 4 : weights ? 2 : 0;  // weight tab: the path's two frames
     // the linked views live in shadow roots: their own registry (explorer/ui/linked_view.js) says which are drawn
     const drawn = Object.values(window.__explorerLinked || {}).flatMap(g => [...g.views.values()])
       .filter(v => v.root.isConnected && v.root.dataset.drawn).length;

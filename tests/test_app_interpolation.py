@@ -2,9 +2,11 @@
 
 import json
 
+import numpy as np
+
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import open_page
+from tests.conftest import linked_views, open_page, sprite_of
 
 
 def _page(**params):
@@ -21,7 +23,18 @@ def test_weight_paths_for_two_digits_mlps(models_dir):
     assert "loss barrier (Entezari et al.)" in at.dataframe[0].value.columns
     columns = json.loads(at.dataframe[0].proto.columns)  # barriers to four decimals, in the grid
     assert columns["loss barrier (Entezari et al.)"]["type_config"]["format"] == "%.4f"
+    # the latent space along the path: two linked views (naive, weight matching) on axes shared by every frame
+    views = linked_views(at)
+    assert [m["title"] for m, _ in views] == ["naive, α = 0.00", "weight matching, α = 0.00"]
+    assert views[0][0]["domain"] == views[1][0]["domain"] and views[0][0]["group"] == "path_frames"
+    (x0, x1), (y0, y1) = views[0][0]["domain"]
+    assert all(x0 <= f["x"].min() and f["x"].max() <= x1 and y0 <= f["y"].min() and f["y"].max() <= y1 for _, f in views)
+    assert len(views[0][1]) == at.session_state["probe"] and sprite_of(at)  # hover shows each digit
+    first = views[0][1]["x"].to_numpy()
     at.slider(key="wi_frame").set_value(5).run()
+    views = linked_views(at)
+    assert [m["title"] for m, _ in views] == ["naive, α = 0.50", "weight matching, α = 0.50"]  # 11 points: frame 5 is α = 0.5
+    assert not np.allclose(views[0][1]["x"].to_numpy(), first)  # the points moved along the path
     at.selectbox(key="wi_layer").set_value("body.relu1").run()
     assert not at.exception and not at.error
 

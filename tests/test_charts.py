@@ -100,11 +100,17 @@ def test_penalty_and_path_charts_encode_what_they_claim():
     assert ident["mark"]["strokeDash"] == [6, 4] and {r["family"] for r in spec["datasets"][ident["data"]["name"]]} == {"identity"}
     curve = pd.DataFrame({"alpha": [0, 1] * 2, "split": "test", "path": ["naive"] * 2 + ["weight matching"] * 2,
                           "loss": [0.1, 0.2] * 2, "accuracy": [0.9, 0.9] * 2})
-    lines, points = charts.path_chart(curve, "loss").to_dict()["layer"]
-    assert lines["encoding"]["y"]["field"] == "loss" and lines["encoding"]["strokeDash"]["field"] == "split"
+    spec = charts.path_charts(curve, ("loss", "accuracy")).to_dict()
+    lines, points = spec["spec"]["layer"]
+    assert lines["encoding"]["y"]["field"] == "value" and lines["encoding"]["strokeDash"]["field"] == "split"
+    # one panel per metric, in the order asked, each with its own y scale (loss and accuracy differ in range)
+    assert spec["facet"]["column"] == {"field": "metric", "type": "nominal", "title": None, "sort": ["loss", "accuracy"]}
+    assert spec["resolve"] == {"scale": {"y": "independent"}}
+    rows = spec["datasets"].popitem()[1]
+    assert len(rows) == 8 and {(r["metric"], r["path"], r["alpha"]): r["value"] for r in rows}[("accuracy", "naive", 1)] == 0.9
     # two paths that coincide stay visible: different marker shapes, the first drawn wider underneath
     assert points["encoding"]["shape"]["scale"]["range"][:2] == ["circle", "square"]
-    widths = {r["path"]: r["width"] for r in charts.path_chart(curve, "loss").to_dict()["datasets"].popitem()[1]}
+    widths = {r["path"]: r["width"] for r in rows}
     assert widths["naive"] > widths["weight matching"]
 
 
@@ -180,11 +186,39 @@ def test_presentation_mode_enlarges_every_font_of_a_chart_and_keeps_the_rest():
     from explorer.ui.widgets import _for_screen
 
     df = pd.DataFrame({"alpha": [0.0, 0.5, 1.0] * 2, "loss": [1.0, 2.0, 1.0] * 2, "split": ["test"] * 3 + ["train"] * 3,
-                       "path": "naive"})
-    chart = charts.path_chart(df, "loss")
+                       "path": "naive", "accuracy": 0.5})
+    chart = charts.path_charts(df, ("loss", "accuracy"))
     big = _for_screen(chart).to_dict()
     assert big["config"]["axis"] == {"labelFontSize": 15, "titleFontSize": 17, "titleLimit": 2000, "labelLimit": 400}
     assert big["config"]["legend"]["labelFontSize"] == 15 and big["config"]["title"] == {"fontSize": 20}
     assert big["config"]["header"] == {"labelFontSize": 17, "titleFontSize": 18} and big["config"]["text"] == {"fontSize": 15}
     plain = chart.to_dict()
     assert {k: v for k, v in big.items() if k != "config"} == {k: v for k, v in plain.items() if k != "config"}
+
+
+def test_altair_builds_its_table_of_schema_hashes_once(monkeypatch):
+    """charts._schema_table_built_once: a chart's channels no longer hash every schema class each time (as
+    Altair's own ``_FromDict`` does), and the charts come out the same."""
+    import altair as alt
+
+    fd = alt.utils.schemapi._FromDict
+    assert charts._schema_table_built_once() and fd.__init__._explorer_once  # in place once charts is imported
+    calls = []
+    real = fd.hash_schema.__func__
+    monkeypatch.setattr(fd, "hash_schema", classmethod(lambda cls, schema, use_json=True: calls.append(1) or real(cls, schema, use_json)))
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": ["x", "y"]})
+
+    def build() -> tuple[dict, int]:  # channels given as dicts go through SchemaBase.from_dict
+        calls.clear()
+        spec = alt.Chart(df).mark_point().encode(x={"field": "a", "type": "quantitative"}, y={"field": "b", "type": "quantitative"},
+                                                 color={"field": "c", "type": "nominal"}).to_dict()
+        return spec, len(calls)
+
+    build()
+    once, n_once = build()
+    monkeypatch.setattr(fd, "__init__", fd.__init__._explorer_original)  # Altair as it ships
+    shipped, n_shipped = build()
+    n_classes = sum(1 for tp in alt.SchemaBase._default_wrapper_classes() if tp._schema is not None)
+    assert once == shipped and once["encoding"]["color"] == {"field": "c", "type": "nominal"}
+    assert n_shipped > 2.5 * n_classes > 1000  # nearly a table of every class for each of the three channels
+    assert n_once < 50  # only the lookups

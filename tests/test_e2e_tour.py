@@ -92,6 +92,9 @@ def test_a_shared_url_restores_the_view(app):
         page.get_by_role("tab", name="Weight interpolation and mode connectivity").click()
         page.get_by_text("The latent space along the path").wait_for(timeout=120_000)
         assert page.locator("[data-testid=stSlider] input[type=range]").last.input_value() == "7"
+        # the frame restored from the URL, drawn in both linked views of the path (frame 7 of 11 is α = 0.70)
+        page.locator(".lv[data-drawn]").nth(1).wait_for(timeout=60_000)
+        assert page.locator(".lv .title").all_inner_texts() == ["naive, α = 0.70", "weight matching, α = 0.70"]
         assert "wi_frame=7" in page.url and "model_b=digits-mlp_clf-s1" in page.url
         assert_clean(page)
 

@@ -99,6 +99,8 @@ function layout(v) {
     if (y > y1) y1 = y;
   }
   if (!(x1 >= x0)) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
+  // fixed axes (meta.domain, [[x0, x1], [y0, y1]]): the frames of an animation share them
+  if (v.domain) [[x0, x1], [y0, y1]] = v.domain;
   const s = Math.min((w - 2 * pad) / Math.max(x1 - x0, 1e-12), (h - 2 * pad) / Math.max(y1 - y0, 1e-12));
   const ox = (w - s * (x1 - x0)) / 2, oy = (h - s * (y1 - y0)) / 2;
   v.px = new Float32Array(v.n);
@@ -256,6 +258,7 @@ function legend(v, g) {
     };
     el.append(item);
   });
+  if (!v.anchor.some(a => a)) return; // no anchors in this view (an animation's frames): nothing to explain
   const hint = document.createElement("span");
   hint.className = "hint";
   hint.textContent = "◯ large = anchor";
@@ -400,6 +403,7 @@ export default function (component) {
   v.presenting = !!meta.presenting;
   v.showLegend = !!meta.legend;
   v.aspect = meta.aspect || 1;
+  v.domain = meta.domain || null;
   v.radius = meta.radius || (v.n > 4000 ? 1.6 : v.n > 1000 ? 2.3 : 3.2) * (v.presenting ? 1.3 : 1);
   v.titleText = meta.title;
   v.title.textContent = meta.title;

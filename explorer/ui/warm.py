@@ -6,7 +6,7 @@ the first slide on MNIST reads its test images, a relative model also the 60,000
 holds the results (``deck precompute``); these first-visit costs are what is left. Walking the shipped
 deck twice in one AppTest session, slide 5 took 1.05 s the first time and 0.24 s the second.
 
-- ``warm_pages()`` (once per process, at app start): imports what the pages import, builds two charts.
+- ``warm_pages()`` (once per process, at app start): imports what the pages import, builds a chart.
 - ``warm_deck(deck)`` (once per deck and process, when the deck starts playing): the datasets and
   the models its slides name, and for a Stitching slide every network of its dataset's zoo (the
   zero-shot grids use them all), for an Interpolation slide B's weights permuted onto A's; then the
@@ -75,7 +75,7 @@ def warm_pages() -> threading.Thread | None:
 
 
 def _import_and_build() -> None:
-    """Import what the pages import, then build and convert two small charts as a page does: Altair's first
+    """Import what the pages import, then build and convert a small chart as a page does: Altair's first
     chart in a process costs about three times a later one (a layered chart 73 ms, then 26 ms; its
     conversion 35 ms, then 18 ms), paid here instead of on the first slide that draws one."""
     for m in page_modules():
@@ -87,12 +87,10 @@ def _import_and_build() -> None:
     from explorer.ui.widgets import _spec
 
     alpha = np.linspace(0, 1, 3)
-    curve = pd.DataFrame({"alpha": np.r_[alpha, alpha], "loss": np.r_[alpha, alpha], "split": ["test"] * 3 + ["train"] * 3,
-                          "path": "naive"})
-    frame = pd.DataFrame({"x": alpha, "y": alpha, "class": [0, 1, 2], "path": "naive"})
-    for shown in (charts.path_chart(curve, "loss"), charts.frame_scatter(frame, ((0, 1), (0, 1)))):
-        for presenting in (False, True):
-            _spec(shown, presenting, single=True)
+    curve = pd.DataFrame({"alpha": np.r_[alpha, alpha], "loss": np.r_[alpha, alpha], "accuracy": np.r_[alpha, alpha],
+                          "split": ["test"] * 3 + ["train"] * 3, "path": "naive"})
+    for presenting in (False, True):
+        _spec(charts.path_charts(curve), presenting)
 
 
 def deck_needs(deck) -> tuple[set[str], set[tuple[str, str]], set[str]]:
