@@ -222,3 +222,17 @@ def test_altair_builds_its_table_of_schema_hashes_once(monkeypatch):
     assert once == shipped and once["encoding"]["color"] == {"field": "c", "type": "nominal"}
     assert n_shipped > 2.5 * n_classes > 1000  # nearly a table of every class for each of the three channels
     assert n_once < 50  # only the lookups
+
+
+def test_charts_reach_the_browser_drawn_on_a_canvas():
+    """widgets._spec asks vega-embed for its canvas renderer (Streamlit would pick SVG under 2,000 points per
+    dataset: a DOM node per mark); a renderer the spec names itself is kept."""
+    from explorer.ui.widgets import _spec, on_canvas
+
+    df = pd.DataFrame({"alpha": [0.0, 1.0] * 2, "loss": [1.0, 2.0] * 2, "accuracy": [0.5, 0.6] * 2, "split": "test",
+                       "path": ["naive"] * 2 + ["weight matching"] * 2})
+    for presenting in (False, True):
+        spec = _spec(charts.path_charts(df), presenting)
+        assert spec["usermeta"] == {"embedOptions": {"renderer": "canvas"}} and spec["facet"]["column"]["field"] == "metric"
+    assert on_canvas({"usermeta": {"embedOptions": {"renderer": "svg"}}})["usermeta"]["embedOptions"]["renderer"] == "svg"
+    assert on_canvas({"mark": "point"}) == {"mark": "point", "usermeta": {"embedOptions": {"renderer": "canvas"}}}
