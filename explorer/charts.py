@@ -358,15 +358,21 @@ def decimation_chart(df: pd.DataFrame) -> alt.LayerChart:
     return alt.layer(bars, line).properties(width=420, height=240)
 
 
-def _path_layers(curve: pd.DataFrame, y: str, y_title: str | None, tooltip: list) -> tuple[list, pd.DataFrame]:
-    """The lines and points of ``path_charts``: one colour and one marker shape per path (so
-    two paths that coincide are both visible: the first is drawn wider, underneath), dashed for the training split."""
+@reused
+def path_charts(curve: pd.DataFrame, metrics: tuple[str, ...] = ("loss", "accuracy")) -> alt.FacetChart:
+    """Metrics along the weight paths side by side in one chart, a panel per metric with its own y scale:
+    the browser compiles and draws one Vega view instead of one per metric (on a talk's slide with three
+    charts, each Vega view cost about 0.25 s of Chromium's time on two cores). One colour and one marker
+    shape per path (so two paths that coincide are both visible: the first is drawn wider, underneath),
+    dashed for the training split."""
+    long = curve.melt(id_vars=[c for c in curve.columns if c not in metrics], value_vars=list(metrics),
+                      var_name="metric", value_name="value")
     paths = list(dict.fromkeys(curve["path"]))
     widths = {p: 5.0 - 1.5 * i for i, p in enumerate(paths)}
-    curve = curve.assign(width=curve["path"].map(widths).clip(lower=1.5))
+    long = long.assign(width=long["path"].map(widths).clip(lower=1.5))
     base = alt.Chart().encode(
         x=alt.X("alpha:Q", title="α (0 = model A, 1 = model B)"),
-        y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False)),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=alt.Color("path:N", scale=alt.Scale(domain=paths, scheme="set1"), legend=alt.Legend(orient="bottom", labelLimit=300)),
     )
     lines = base.mark_line(opacity=0.85).encode(
@@ -376,19 +382,8 @@ def _path_layers(curve: pd.DataFrame, y: str, y_title: str | None, tooltip: list
         detail="split:N")
     points = base.mark_point(size=50, filled=False, strokeWidth=1.5).encode(
         shape=alt.Shape("path:N", scale=alt.Scale(domain=paths, range=["circle", "square", "triangle-up", "diamond"])),
-        tooltip=[*tooltip, "path", "split", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip(f"{y}:Q", format=".4f")])
-    return [lines, points], curve
-
-
-@reused
-def path_charts(curve: pd.DataFrame, metrics: tuple[str, ...] = ("loss", "accuracy")) -> alt.FacetChart:
-    """Metrics along the weight paths side by side in one chart, a panel per metric with its own y scale:
-    the browser compiles and draws one Vega view instead of one per metric (on a talk's slide with three
-    charts, each Vega view cost about 0.25 s of Chromium's time on two cores)."""
-    long = curve.melt(id_vars=[c for c in curve.columns if c not in metrics], value_vars=list(metrics),
-                      var_name="metric", value_name="value")
-    layers, data = _path_layers(long, "value", None, ["metric"])
-    return (alt.layer(*layers, data=data).properties(width=400, height=270)
+        tooltip=["metric", "path", "split", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip("value:Q", format=".4f")])
+    return (alt.layer(lines, points, data=long).properties(width=400, height=270)
             .facet(column=alt.Column("metric:N", title=None, sort=list(metrics)))
             .resolve_scale(y="independent"))
 

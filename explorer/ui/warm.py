@@ -10,8 +10,8 @@ deck twice in one AppTest session, slide 5 took 1.05 s the first time and 0.24 s
 - ``warm_deck(deck)`` (once per deck and process, when the deck starts playing): the datasets and
   the models its slides name, and for a Stitching slide every network of its dataset's zoo (the
   zero-shot grids use them all), for an Interpolation slide B's weights permuted onto A's; then the
-  disk-cache entries ``deck precompute`` saw its slides
-  read, into the memory cache (slide by slide, as far as its budget allows).
+  disk-cache entries ``deck precompute`` saw its slides read, into the memory cache (slide by slide,
+  as far as its budget allows).
 Everything loaded goes through the same caches the pages use, so a page that gets there first
 waits for nothing but the lock of that one item.
 """
