@@ -224,15 +224,17 @@ def test_altair_builds_its_table_of_schema_hashes_once(monkeypatch):
     assert n_once < 50  # only the lookups
 
 
-def test_charts_reach_the_browser_drawn_on_a_canvas():
-    """widgets._spec asks vega-embed for its canvas renderer (Streamlit would pick SVG under 2,000 points per
-    dataset: a DOM node per mark); a renderer the spec names itself is kept."""
+def test_presented_charts_reach_the_browser_drawn_on_a_canvas():
+    """While presenting, widgets._spec asks vega-embed for its canvas renderer (Streamlit would pick SVG under
+    2,000 points per dataset: a DOM node per mark); otherwise the chart stays SVG (its text in the page); a
+    renderer the spec names itself is kept."""
     from explorer.ui.widgets import _spec, on_canvas
 
     df = pd.DataFrame({"alpha": [0.0, 1.0] * 2, "loss": [1.0, 2.0] * 2, "accuracy": [0.5, 0.6] * 2, "split": "test",
                        "path": ["naive"] * 2 + ["weight matching"] * 2})
-    for presenting in (False, True):
-        spec = _spec(charts.path_charts(df), presenting)
-        assert spec["usermeta"] == {"embedOptions": {"renderer": "canvas"}} and spec["facet"]["column"]["field"] == "metric"
+    chart = charts.path_charts(df)
+    presented, plain = _spec(chart, True), _spec(chart, False)
+    assert presented["usermeta"] == {"embedOptions": {"renderer": "canvas"}} and presented["facet"]["column"]["field"] == "metric"
+    assert "renderer" not in plain.get("usermeta", {}).get("embedOptions", {}) and plain["facet"]["column"]["field"] == "metric"
     assert on_canvas({"usermeta": {"embedOptions": {"renderer": "svg"}}})["usermeta"]["embedOptions"]["renderer"] == "svg"
     assert on_canvas({"mark": "point"}) == {"mark": "point", "usermeta": {"embedOptions": {"renderer": "canvas"}}}

@@ -250,15 +250,18 @@ def _spec(chart, presenting_: bool, single: bool = False) -> dict:
                 memo[mode] = shown.to_dict()
         else:
             memo[mode] = convert(shown)
-        on_canvas(memo[mode])
+        if presenting_:  # a slide changes fast; elsewhere SVG keeps the chart's text and ARIA labels in the page
+            on_canvas(memo[mode])
     return memo[mode]
 
 
 def on_canvas(spec: dict) -> dict:
     """Have vega-embed draw the chart on a canvas (``usermeta.embedOptions.renderer``, which vega-embed reads
-    from the spec): Streamlit's frontend picks SVG for a chart under 2,000 points per dataset, an SVG node
-    with ARIA attributes per mark (slide 9 of the shipped deck: 619 nodes for one chart), which the browser
-    builds, styles and lays out on every slide change. A renderer the spec already names is kept."""
+    from the spec), while presenting: Streamlit's frontend picks SVG for a chart under 2,000 points per
+    dataset, an SVG node with ARIA attributes per mark (slide 9 of the shipped deck: 619 nodes for one
+    chart), which the browser builds, styles and lays out on every slide change. Outside presentation mode
+    charts stay SVG: their titles, labels and ARIA descriptions are in the page, for screen readers and
+    find-in-page (a canvas holds none of them). A renderer the spec already names is kept."""
     meta = spec.setdefault("usermeta", {})
     if isinstance(meta, dict):
         meta.setdefault("embedOptions", {}).setdefault("renderer", "canvas")
