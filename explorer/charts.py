@@ -25,8 +25,10 @@ def _schema_table_built_once() -> bool:
     Altair's internals differ from what this expects."""
     fd = getattr(alt.utils.schemapi, "_FromDict", None)
     init = getattr(fd, "__init__", None)
-    if init is None or getattr(init, "_explorer_once", False) or not hasattr(fd, "hash_schema"):
-        return init is not None and getattr(init, "_explorer_once", False)
+    if getattr(init, "_explorer_once", False):  # already in place
+        return True
+    if init is None or not hasattr(fd, "hash_schema"):  # another Altair
+        return False
     tables: dict = {}
 
     def once(self, wrapper_classes, /) -> None:
