@@ -112,6 +112,13 @@ def pick(page, label: str, option: str) -> None:
 # then at the root. Those two probes are the only failed requests we accept.
 _PROBE = re.compile(r"^https?://[^/]+/[^_][^/]*/_stcore/(health|host-config)$")
 _MEDIA = re.compile(r"^https?://[^/]+/media/[0-9a-f]+\.\w+$")
+_IMAGE_ERROR = re.compile(r"^Client Error: Image source error - (\S+)$")
+
+
+def _image_error(message: str) -> str | None:
+    """The address in Streamlit's console message for a picture that did not load; None for any other message."""
+    m = _IMAGE_ERROR.match(message)
+    return m.group(1) if m else None
 
 
 def assert_clean(page) -> None:
@@ -128,7 +135,10 @@ def assert_clean(page) -> None:
     unexpected = [u for u in page.bad_responses if not _PROBE.match(u.split("?")[0]) and u not in superseded]
     assert not unexpected, unexpected
     failed_loads = [e for e in page.console_errors if e.startswith("Failed to load resource")]
-    others = [e for e in page.console_errors if not e.startswith("Failed to load resource")]
+    # Streamlit's image element also logs each picture of an earlier run it could not load (a shown one would
+    # have failed ``broken`` above)
+    others = [e for e in page.console_errors if not e.startswith("Failed to load resource")
+              and not (_MEDIA.match(_image_error(e) or "") and _image_error(e) not in shown)]
     assert not others, others
     assert len(failed_loads) <= len(page.bad_responses), page.console_errors
 

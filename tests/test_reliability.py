@@ -428,3 +428,28 @@ def test_link_notes_survive_a_page_that_stops_early():
     assert not at.exception and at.number_input(key="n").value == 9
     assert [t.value for t in at.toast] == ["Link parameters not used as given: n=99 is outside 1..9: using 9"]
     assert not at.markdown
+
+
+class _StandInPage:
+    """What ``assert_clean`` reads of a Playwright page: no exception box, the pictures shown, the errors seen."""
+
+    def __init__(self, shown, console_errors, bad_responses):
+        self.shown, self.console_errors, self.bad_responses = shown, console_errors, bad_responses
+
+    def locator(self, _selector):
+        return type("NoMatch", (), {"count": lambda self: 0})()
+
+    def eval_on_selector_all(self, _selector, _script):
+        return [[src, True] for src in self.shown]
+
+
+def test_a_clean_page_excuses_only_pictures_of_an_earlier_run():
+    from tests.browser import assert_clean
+
+    old, new = "http://h:1/media/" + "a" * 32 + ".jpg", "http://h:1/media/" + "b" * 32 + ".jpg"
+    gone = [f"Client Error: Image source error - {old}", "Failed to load resource: 404"]
+    assert_clean(_StandInPage([new], gone, [old]))  # an earlier run's picture, no longer shown: a 404 nobody sees
+    with pytest.raises(AssertionError, match="Image source error"):  # a picture on show that failed once
+        assert_clean(_StandInPage([old], gone[:1], []))
+    with pytest.raises(AssertionError, match="TypeError"):  # any other error still fails
+        assert_clean(_StandInPage([new], [*gone, "TypeError: x is undefined"], [old]))
