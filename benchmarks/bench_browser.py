@@ -340,50 +340,74 @@ ARM_KEYS = """() => {
     window.addEventListener('keydown', () => { window.__tKey = performance.now(); }, true);
   }
 }"""
-# Resolves when slide n is drawn, with the milliseconds since the key press; checks only after the DOM changed
-# (a MutationObserver marks it, the next animation frame looks), so that measuring costs the page almost nothing.
-SLIDE_WATCH = """(n) => new Promise(resolve => {
-  let dirty = true;
+# Evaluated before the key press: resolves ``window.__slideDrawn`` when slide n is drawn, with the
+# milliseconds since the key press. Drawn: the page's own script state (stApp's data-test-script-state) went to
+# running and back after the key, so the browser has applied every element of the run; the deck is at slide n on
+# the slide's page; no element of the previous run is left (data-stale); every visible chart has its canvas or SVG;
+# the slide's linked views are drawn. Then two animation frames, so what was drawn is on the screen. Timed in the
+# page, it does not depend on when this process hears of the run's end. Checks only after the DOM changed (a
+# MutationObserver marks it, the next animation frame looks), so that measuring costs the page almost nothing.
+# Its argument, from ``slide_shows``: the slide's number, its page's URL path and how many linked views it draws
+# (known from the deck, not read off the page: a page still drawing may not show its tabs yet); a fourth, true,
+# when the slide's run has already finished (a new page, armed after it).
+SLIDE_WATCH = """([n, path, views, finished]) => { window.__slideDrawn = new Promise(resolve => {
+  let dirty = true, ran = !!finished;
   const obs = new MutationObserver(() => { dirty = true; });
   obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
   const done = () => {
+    const state = document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state');
+    if (window.__tKey && state === 'running') ran = true;
+    if (!ran || state !== 'notRunning') return false;
     const pos = document.querySelector('[data-testid="deck-position"]');
     if (!pos || !pos.textContent.trim().startsWith(n + ' /')) return false;
-    if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+    if (!location.pathname.endsWith('/' + path)) return false;
+    if (document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')) return false;
     if (document.body.innerText.includes('in the background')) return false;
     const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].filter(c => c.offsetParent !== null);
     if (!charts.every(c => c.querySelector('canvas, svg'))) return false;
-    const tab = document.querySelector('[data-testid="stTab"][aria-selected="true"]');
-    const weights = location.pathname.includes('interpolation') && tab && tab.textContent.startsWith('Weight');
-    const views = location.pathname.includes('latent_spaces') ? 4 : weights ? 2 : 0;  // weight tab: the path's two frames
-    // the linked views live in shadow roots: their own registry (explorer/ui/linked_view.js) says which are drawn
-    const drawn = Object.values(window.__explorerLinked || {}).flatMap(g => [...g.views.values()])
-      .filter(v => v.root.isConnected && v.root.dataset.drawn).length;
-    return drawn >= views;
+    return drawnViews().length >= views;
   };
+  // the linked views live in shadow roots, out of the observer's reach: their own registry
+  // (explorer/ui/linked_view.js) says which are drawn, read on every frame (cheap, unlike done())
+  const drawnViews = () => Object.values(window.__explorerLinked || {}).flatMap(g => [...g.views.values()])
+    .filter(v => v.root.isConnected && v.root.dataset.drawn).map(v => v.root.dataset.drawn);
+  let seen = '';
   const frame = () => {
+    const now = drawnViews().join();
+    if (now !== seen) { seen = now; dirty = true; }
     if (dirty) {
       dirty = false;
       if (done()) {
-        // two more frames: what was drawn is on the screen
-        requestAnimationFrame(() => requestAnimationFrame(() => { obs.disconnect(); resolve(performance.now() - window.__tKey); }));
+        requestAnimationFrame(() => requestAnimationFrame(() => {
+          obs.disconnect(); clearInterval(poke); resolve(performance.now() - window.__tKey);
+        }));
         return;
       }
     }
     requestAnimationFrame(frame);
   };
-  setInterval(() => { dirty = true; }, 200);  // a canvas drawn without a DOM change
+  const poke = setInterval(() => { dirty = true; }, 200);  // a Vega canvas drawn without a DOM change
   requestAnimationFrame(frame);
-})"""
+}); }"""
 
 
-def first_slide(page, wire: Wire, url: str) -> float:
+def slide_shows(slides: list[dict], n: int) -> list:
+    """SLIDE_WATCH's argument for slide ``n`` (from 1): [n, its page's URL path, the linked views it draws]."""
+    slide = slides[n - 1]
+    page, tab = slide["page"], slide.get("state", {}).get("i_tab", "")
+    views = 4 if page == "latent_spaces" else 2 if page == "interpolation" and tab.startswith("Weight") else 0
+    return [n, "" if page == "home" else page, views]
+
+
+def first_slide(page, wire: Wire, url: str, slides: list[dict]) -> float:
     """Seconds from opening slide 1's URL until it is drawn (timed here, the page being new)."""
     t0 = time.perf_counter()
     page.goto(f"{url}/?deck={DECK.stem}&slide=1")
     done_after(page, wire, t0)
-    page.evaluate("() => { window.__tKey = 0; }")
-    page.evaluate(SLIDE_WATCH, 1)
+    page.evaluate("() => { window.__tKey = 0; }")  # a new page: armed after its run ended (done_after)
+    page.evaluate(SLIDE_WATCH, [*slide_shows(slides, 1), True])
+    page.evaluate("() => { window.__tKey = performance.now(); }")
+    page.evaluate("() => window.__slideDrawn")
     took = time.perf_counter() - t0
     page.locator("[data-deck-keys='on']").wait_for(state="attached")
     page.evaluate(ARM_KEYS)
@@ -391,9 +415,9 @@ def first_slide(page, wire: Wire, url: str) -> float:
 
 
 def done_after(page, wire: Wire, t0: float, timeout: float = 300) -> float:
-    """Seconds from ``t0`` until a run that started after it finished (not one cut short by a rerun). Streamlit
-    shows its 'running' widget only after a delay, so the page alone cannot tell a slide still being sent from
-    one drawn: the slide counts as drawn only once its run has finished."""
+    """Seconds from ``t0`` until this process heard that a run started after it finished (not one cut short by a
+    rerun): the server's side of a slide, an upper bound (its websocket frames reach this process late when the
+    cores are busy). A slide's drawn time is SLIDE_WATCH's, measured in the page."""
     while not any(t > t0 for t in wire.completed):
         page.wait_for_timeout(5)
         if time.perf_counter() - t0 > timeout:
@@ -410,16 +434,18 @@ def deck_walk(browser, url: str, mode: str) -> None:
     page = browser.new_context(viewport=VIEWPORT).new_page()
     wire = Wire(page)
     for walk in ("first walk", "second walk"):
-        first = first_slide(page, wire, url)
+        first = first_slide(page, wire, url, slides)
         times, server, sent = [], [], []
         for n in range(2, len(slides) + 1):
             page.mouse.click(5, 300)  # the keys go to the page, not to a widget
             page.wait_for_timeout(300)
+            page.evaluate("() => { window.__tKey = 0; }")
+            page.evaluate(SLIDE_WATCH, slide_shows(slides, n))
             t0 = time.perf_counter()
             page.keyboard.press("ArrowRight")
+            times.append(page.evaluate("() => window.__slideDrawn") / 1e3)
             server.append(done_after(page, wire, t0))
             sent.append(wire.deltas_per_run[next(i for i, t in enumerate(wire.completed) if t > t0)])
-            times.append(page.evaluate(SLIDE_WATCH, n) / 1e3)
         per = " ".join(f"{t:.2f}" for t in times)
         print(f"Deck, {walk:12s} slide 1 opened in a new browser {first:5.2f} s · Right arrow → slide drawn, slides 2–{len(slides)}: "
               f"{per} s · median {statistics.median(times):.2f}, worst {max(times):.2f} (slide {times.index(max(times)) + 2}; "
