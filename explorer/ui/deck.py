@@ -123,25 +123,36 @@ def play_bar(pages: dict, current: str) -> None:
                     unsafe_allow_html=True)
     with right:
         b1, b2, b3 = st.columns(3)
-        prev = b1.button("◀", key="deck_prev", help="Previous slide (Left arrow)", disabled=number <= 1)
+        b1.button("◀", key="deck_prev", help="Previous slide (Left arrow)", disabled=number <= 1,
+                  on_click=_open_next, args=(number - 1,))
         b2.markdown(f"<div style='text-align:center;font-size:1.1rem' data-testid='deck-position'>{number} / {len(deck.slides)}</div>",
                     unsafe_allow_html=True)
-        nxt = b3.button("▶", key="deck_next", help="Next slide (Right arrow, Page Down, Space)", disabled=number >= len(deck.slides))
+        b3.button("▶", key="deck_next", help="Next slide (Right arrow, Page Down, Space)", disabled=number >= len(deck.slides),
+                  on_click=_open_next, args=(number + 1,))
     with left:
         if st.button("Exit deck", key="deck_exit", help="Back to the app, on this view"):
             for k in PLAY_KEYS:
                 st.query_params.pop(k, None)
             st.session_state.pop(_AT, None)
             st.rerun()
-    key = _KEYS(data={"slide": number, "n": len(deck.slides), "preload": list(lazy_frontend_files())}, key="deck_keys",
-                on_nav_change=lambda: None)
-    step = (-1 if prev else 1 if nxt else 0) or {"prev": -1, "next": 1}.get(getattr(key, "nav", None) or "", 0)
-    if step:
-        _go(pages, name, number + step, notes)
+    _KEYS(data={"slide": number, "n": len(deck.slides), "preload": list(lazy_frontend_files())}, key="deck_keys",
+          on_nav_change=lambda: _on_key(number))
     st.session_state[_SLOT] = (st.empty(), str(decks.path_of(name)))  # filled by after_page: what the slide did not get
     if notes:
         st.info(slide.note or "(no note for this slide)", icon=":material/speaker_notes:")
         _follow(name, number)
+
+
+# The buttons and the keys only ask for a slide, in their callbacks (run before the script): the next run opens it
+# at the top of play_bar, before anything of the slide they were pressed on is drawn again.
+def _open_next(number: int) -> None:
+    st.session_state["_deck_goto"] = number
+
+
+def _on_key(number: int) -> None:
+    step = {"prev": -1, "next": 1}.get(st.session_state["deck_keys"].get("nav") or "", 0)
+    if step:
+        _open_next(number + step)
 
 
 def _escape(text: str) -> str:
