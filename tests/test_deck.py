@@ -197,6 +197,10 @@ def test_precompute_then_every_slide_is_a_cache_hit_and_a_pack_restores_them(tmp
     cached._MEMORY.clear()
     cached._MEMORY_SIZES.clear()
     assert cached.warm_entries(keys) == len(keys) and all(k in cached._MEMORY for k in keys)
+    from explorer import cache
+
+    frames = [cached._MEMORY[k]["__frame__"] for k in keys if "__frame__" in cached._MEMORY[k]]
+    assert frames and all(cache._FRAMES[id(b)][0] is b for b in frames)  # the slides' tables decoded too
     assert cached.warm_entries(keys) == 0  # already there
     edited = decks.load(path)
     edited.slides[0].state["g_k"] = "9"
