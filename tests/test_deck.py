@@ -318,3 +318,23 @@ def test_a_slide_runs_only_its_open_tab_and_the_closed_tab_opens_with_the_slides
     at.run()
     assert not at.exception and not at.error and at.get("tab")[0].children
     assert at.slider(key="li_steps").value == 13  # the slide's value, kept for the tab until it opened
+
+
+def test_a_step_counts_from_the_slide_already_asked_for(monkeypatch):
+    """Two presses before the first one's run opened its slide go two slides, not one (the key and button callbacks)."""
+    from types import SimpleNamespace
+
+    from explorer.ui import deck as ui_deck
+
+    state = {ui_deck._AT: ("talk", 7)}
+    monkeypatch.setattr(ui_deck, "st", SimpleNamespace(session_state=state))
+    ui_deck._step(1)
+    assert state["_deck_goto"] == 8
+    state["deck_keys"] = {"nav": "next"}
+    ui_deck._on_key()  # the next key, before the run opened slide 8
+    assert state["_deck_goto"] == 9
+    del state["_deck_goto"]
+    state[ui_deck._AT] = ("talk", 9)  # the run opened slide 9
+    state["deck_keys"] = {"nav": "prev"}
+    ui_deck._on_key()
+    assert state["_deck_goto"] == 8

@@ -123,12 +123,11 @@ def play_bar(pages: dict, current: str) -> None:
                     unsafe_allow_html=True)
     with right:
         b1, b2, b3 = st.columns(3)
-        b1.button("◀", key="deck_prev", help="Previous slide (Left arrow)", disabled=number <= 1,
-                  on_click=_open_next, args=(number - 1,))
+        b1.button("◀", key="deck_prev", help="Previous slide (Left arrow)", disabled=number <= 1, on_click=_step, args=(-1,))
         b2.markdown(f"<div style='text-align:center;font-size:1.1rem' data-testid='deck-position'>{number} / {len(deck.slides)}</div>",
                     unsafe_allow_html=True)
         b3.button("▶", key="deck_next", help="Next slide (Right arrow, Page Down, Space)", disabled=number >= len(deck.slides),
-                  on_click=_open_next, args=(number + 1,))
+                  on_click=_step, args=(1,))
     with left:
         if st.button("Exit deck", key="deck_exit", help="Back to the app, on this view"):
             for k in PLAY_KEYS:
@@ -136,7 +135,7 @@ def play_bar(pages: dict, current: str) -> None:
             st.session_state.pop(_AT, None)
             st.rerun()
     _KEYS(data={"slide": number, "n": len(deck.slides), "preload": list(lazy_frontend_files())}, key="deck_keys",
-          on_nav_change=lambda: _on_key(number))
+          on_nav_change=_on_key)
     st.session_state[_SLOT] = (st.empty(), str(decks.path_of(name)))  # filled by after_page: what the slide did not get
     if notes:
         st.info(slide.note or "(no note for this slide)", icon=":material/speaker_notes:")
@@ -144,15 +143,20 @@ def play_bar(pages: dict, current: str) -> None:
 
 
 # The buttons and the keys only ask for a slide, in their callbacks (run before the script): the next run opens it
-# at the top of play_bar, before anything of the slide they were pressed on is drawn again.
-def _open_next(number: int) -> None:
-    st.session_state["_deck_goto"] = number
+# at the top of play_bar, before anything of the slide they were pressed on is drawn again. A step counts from the
+# slide already asked for, if its run has not opened it yet (two quick presses go two slides), else from the one shown.
+def _step(step: int) -> None:
+    asked = st.session_state.get("_deck_goto")
+    shown = st.session_state.get(_AT)
+    base = asked if asked is not None else shown[1] if shown else None
+    if base is not None:
+        st.session_state["_deck_goto"] = base + step
 
 
-def _on_key(number: int) -> None:
+def _on_key() -> None:
     step = {"prev": -1, "next": 1}.get(st.session_state["deck_keys"].get("nav") or "", 0)
     if step:
-        _open_next(number + step)
+        _step(step)
 
 
 def _escape(text: str) -> str:
