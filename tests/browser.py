@@ -115,10 +115,10 @@ _MEDIA = re.compile(r"^https?://[^/]+/media/[0-9a-f]+\.\w+$")
 _IMAGE_ERROR = re.compile(r"^Client Error: Image source error - (\S+)$")
 
 
-def _image_error(message: str) -> str | None:
-    """The address in Streamlit's console message for a picture that did not load; None for any other message."""
+def _image_error(message: str) -> str:
+    """The address in Streamlit's console message for a picture that did not load; "" for any other message."""
     m = _IMAGE_ERROR.match(message)
-    return m.group(1) if m else None
+    return m.group(1) if m else ""
 
 
 def assert_clean(page) -> None:
@@ -131,14 +131,16 @@ def assert_clean(page) -> None:
     broken = [src for src, ok in imgs if not ok]
     assert not broken, broken
     shown = {src for src, _ in imgs}
-    superseded = [u for u in page.bad_responses if _MEDIA.match(u) and u not in shown]
-    unexpected = [u for u in page.bad_responses if not _PROBE.match(u.split("?")[0]) and u not in superseded]
+
+    def superseded(url: str) -> bool:  # a picture of an earlier run, no longer on the page
+        return bool(_MEDIA.match(url)) and url not in shown
+
+    unexpected = [u for u in page.bad_responses if not _PROBE.match(u.split("?")[0]) and not superseded(u)]
     assert not unexpected, unexpected
     failed_loads = [e for e in page.console_errors if e.startswith("Failed to load resource")]
-    # Streamlit's image element also logs each picture of an earlier run it could not load (a shown one would
-    # have failed ``broken`` above)
-    others = [e for e in page.console_errors if not e.startswith("Failed to load resource")
-              and not (_MEDIA.match(_image_error(e) or "") and _image_error(e) not in shown)]
+    # Streamlit's image element also logs each such picture it could not load (a shown one would have failed
+    # ``broken`` above)
+    others = [e for e in page.console_errors if not e.startswith("Failed to load resource") and not superseded(_image_error(e))]
     assert not others, others
     assert len(failed_loads) <= len(page.bad_responses), page.console_errors
 
