@@ -173,7 +173,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(tuple(dims)).copy()
 
 
-def _load_torchvision(name: str, split: str, root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_image_files(name: str, split: str, root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     missing = missing_files(name, root)
     if missing and not download:
         raise DatasetUnavailable(_unavailable_message(name, root, missing))
@@ -225,7 +225,7 @@ def _load_cached(name: str, split: str, root: str, download: bool) -> Split:
     if DATASETS[name].source == "embedded":
         x, y = _load_digits(split)
     else:
-        x, y = _load_torchvision(name, split, Path(root), download)
+        x, y = _load_image_files(name, split, Path(root), download)
     x.requires_grad_(False)
     return Split(name, split, x, y)
 

@@ -3,6 +3,7 @@ Cancel stops a UMAP fit and a stitch training at once (nothing of them is drawn;
 is benchmarks/bench_cancel.py's measure, not a timed test); an unknown page says so."""
 
 import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -272,6 +273,25 @@ def test_a_page_url_keeps_only_its_own_and_the_sidebar_parameters(app, browser):
     pick(page, "Measure", "Procrustes shape (Williams et al.)")
     assert "s_measure=" in page.url and "g_k" not in page.url
     page.context.close()
+
+
+def test_a_link_in_an_earlier_format_is_rewritten_so_a_copy_keeps_it(app, browser):
+    """An option's key, a comma list, 1 for a toggle, a number out of range: Streamlit takes such a parameter
+    out of the URL; the page shows the value, and the URL gets it back in Streamlit's form at once, so a link
+    copied from the address bar reopens the same view."""
+    url, _ = app
+    page = _new_page(browser)
+    _open(page, f"{url}/similarity?s_measure=procrustes&probe=99999&present=1", "Corresponding layers")
+    query = parse_qs(urlparse(page.url).query)
+    assert query == {"s_measure": ["Procrustes shape (Williams et al.)"], "probe": ["359"], "present": ["true"]}, page.url
+    other = _new_page(browser)
+    _open(other, page.url, "Corresponding layers")
+    assert other.get_by_role("combobox", name="Measure").input_value() == "Procrustes shape (Williams et al.)"
+    assert parse_qs(urlparse(other.url).query) == query
+    assert_clean(page)
+    assert_clean(other)
+    page.context.close()
+    other.context.close()
 
 
 def test_an_unknown_page_says_so(app, browser):

@@ -9,7 +9,8 @@ does silently or not at all, on the first run of a session only:
 
 - a number outside the widget's range is clamped (Streamlit would reset it to the default);
 - links written by earlier versions still open: ``1``/``0`` for toggles, comma-separated lists
-  for multiselects, an option's key where the widget shows a label;
+  for multiselects, an option's key where the widget shows a label; Streamlit drops such a
+  parameter from the URL, so it is written back in Streamlit's form (a copied link keeps it);
 - every parameter that was ignored or changed is named in one toast (``url_notes``).
 """
 
@@ -179,6 +180,7 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
         raw = None
     else:
         raw = _raw(key)
+    rewrite = False
     if raw is not None:
         try:
             value, streamlit_reads_it = _from_url(kind, key, raw, options, fmt, lo, hi, integer)
@@ -187,6 +189,7 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
         else:
             if not streamlit_reads_it:
                 st.session_state[key] = value
+                rewrite = True
     if key in st.session_state:  # a value kept from before: still valid?
         value = st.session_state[key]
         if options is not None and kind == "multiselect":
@@ -213,7 +216,28 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
         kwargs["value"] = default
     out = widget(*args, key=key, bind="query-params", **kwargs)
     _drawn(key, out, default)
+    if rewrite and out != default:
+        _rewrite_url(key, out, fmt if options is not None else str)
     return out
+
+
+def _rewrite_url(key: str, value, fmt) -> None:
+    """Put a bound widget's value in the URL as Streamlit writes it (an option's label, true/false).
+
+    When a link holds a value Streamlit does not read (an option's key, ``1`` for a toggle, a number out
+    of range), Streamlit takes the parameter out of the URL; the value we set in session state is shown,
+    but Streamlit writes it back only when the widget changes, so a link copied now would lose it. A
+    bound parameter cannot be set through ``st.query_params``: this uses the writer Streamlit's own
+    binding uses for a corrected value (``QueryParams.set_corrected_value``, Streamlit 1.67)."""
+    from streamlit.runtime.state.session_state_proxy import get_session_state
+
+    if isinstance(value, list):
+        form, value_type = [str(fmt(v)) for v in value], "string_array_value"
+    elif isinstance(value, bool):
+        form, value_type = value, "bool_value"
+    else:
+        form, value_type = str(fmt(value)), "string_value"
+    get_session_state()._state.query_params.set_corrected_value(key, form, value_type)
 
 
 def _drawn(key: str, value, default) -> None:
