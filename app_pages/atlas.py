@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import atlas, charts, sources
 from explorer.similarity import CKA_MEASURES, GRAM_MEASURES, MEASURES, UNBIASED_ONLY
-from explorer.ui import cached
+from explorer.ui import atlas_zoo, cached
 from explorer.ui.state import bound, stop_page
 from explorer.ui.widgets import friendly_errors, require_data, run_long, show_chart
 
@@ -19,13 +19,12 @@ require_data(sel)
 with friendly_errors("The networks of this dataset cannot be listed"):
     nets = sources.list_sources(sel.dataset, list(sel.checkpoints))
 info = atlas.network_frame(nets)
+if sel.dataset == "digits":
+    atlas_zoo.offer(sel.device)  # the atlas zoo's missing networks, trained here on request
 if len(nets) < atlas.MIN_NETWORKS:
-    st.info(f"An atlas needs at least {atlas.MIN_NETWORKS} networks; {sel.dataset} has {len(nets)}. Train more on Home, "
-            "or the atlas zoo with `python -m explorer zoo --atlas` (24 digits classifiers, about a minute).")
+    st.info(f"An atlas needs at least {atlas.MIN_NETWORKS} networks; {sel.dataset} has {len(nets)}. Train more on Home"
+            + (", or the atlas zoo above." if sel.dataset == "digits" else "."))
     stop_page()
-if sel.dataset == "digits" and not info["network"].str.startswith("digits-atlas-").any():
-    st.caption("Tip: `python -m explorer zoo --atlas` adds 24 small digits classifiers (3 architectures x 2 widths x "
-               "4 seeds, about a minute) to your models folder: an atlas made for this page.")
 
 c = st.columns([2, 2, 1, 2, 2])
 kinds = sorted(info["kind"].unique())

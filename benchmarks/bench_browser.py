@@ -414,15 +414,17 @@ def first_slide(page, wire: Wire, url: str, slides: list[dict]) -> float:
     return took
 
 
-def done_after(page, wire: Wire, t0: float, timeout: float = 300) -> float:
-    """Seconds from ``t0`` until this process heard that a run started after it finished (not one cut short by a
-    rerun): the server's side of a slide, an upper bound (its websocket frames reach this process late when the
-    cores are busy). A slide's drawn time is SLIDE_WATCH's, measured in the page."""
-    while not any(t > t0 for t in wire.completed):
+def done_after(page, wire: Wire, t0: float, timeout: float = 300) -> tuple[float, int]:
+    """(seconds from ``t0`` until this process heard that a run started after it finished (not one cut short by a
+    rerun), that run's index in ``wire``): the server's side of a slide, an upper bound (its websocket frames reach
+    this process late when the cores are busy). A slide's drawn time is SLIDE_WATCH's, measured in the page."""
+    while True:
+        run = next((i for i, t in enumerate(wire.completed) if t > t0), None)
+        if run is not None:
+            return wire.completed[run] - t0, run
         page.wait_for_timeout(5)
         if time.perf_counter() - t0 > timeout:
             raise TimeoutError("the slide's run did not finish")
-    return next(t for t in wire.completed if t > t0) - t0
 
 
 def deck_walk(browser, url: str, mode: str) -> None:
@@ -444,8 +446,9 @@ def deck_walk(browser, url: str, mode: str) -> None:
             t0 = time.perf_counter()
             page.keyboard.press("ArrowRight")
             times.append(page.evaluate("() => window.__slideDrawn") / 1e3)
-            server.append(done_after(page, wire, t0))
-            sent.append(wire.deltas_per_run[next(i for i, t in enumerate(wire.completed) if t > t0)])
+            seconds, run = done_after(page, wire, t0)
+            server.append(seconds)
+            sent.append(wire.deltas_per_run[run])
         per = " ".join(f"{t:.2f}" for t in times)
         print(f"Deck, {walk:12s} slide 1 opened in a new browser {first:5.2f} s · Right arrow → slide drawn, slides 2–{len(slides)}: "
               f"{per} s · median {statistics.median(times):.2f}, worst {max(times):.2f} (slide {times.index(max(times)) + 2}; "

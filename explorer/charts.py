@@ -520,7 +520,8 @@ def penalty_chart(df: pd.DataFrame) -> alt.LayerChart:
 @reused
 def atlas_heatmap(df: pd.DataFrame, order: list[str], title: str) -> alt.LayerChart:
     """The M x M similarity of an atlas, networks in ``order`` (the clustering's) on both axes; values in
-    the cells when M <= 20. ``df``: one row per pair (``network A``, ``network B``, ``similarity``)."""
+    the cells when M <= 20 and the drawn cell is wide enough for them (22 px: a narrow column squeezes a chart
+    to its width). ``df``: one row per pair (``network A``, ``network B``, ``similarity``)."""
     labels = short_labels(order)
     df = df.assign(A=df["network A"].map(labels), B=df["network B"].map(labels))
     sort = [labels[n] for n in order]
@@ -535,8 +536,12 @@ def atlas_heatmap(df: pd.DataFrame, order: list[str], title: str) -> alt.LayerCh
     if len(order) <= 20:
         layers.append(base.mark_text(fontSize=10).encode(
             text=alt.Text("similarity:Q", format=".2f"),
-            color=alt.condition("datum.similarity > 0.85", alt.value("black"), alt.value("white"))))
+            color=alt.condition("datum.similarity > 0.85", alt.value("black"), alt.value("white")),
+            opacity=alt.condition(f"bandwidth('x') >= {CELL_TEXT_PX}", alt.value(1), alt.value(0))))
     return alt.layer(*layers).properties(width=size, height=size, title=title)
+
+
+CELL_TEXT_PX = 22  # the narrowest heatmap cell that holds "0.93" at 10 px (about 21 px wide)
 
 
 @reused

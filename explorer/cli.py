@@ -101,29 +101,27 @@ def cmd_zoo(a) -> int:
 def _train_atlas(out: Path | None, device: str) -> int:
     """The atlas zoo into the user's models folder (or ``out``). A network already there is kept when it was
     trained with the same settings, and never overwritten when it was not (that is an error naming it)."""
-    from explorer.checkpoint import read_sidecar
-    from explorer.zoo import ATLAS_SPEC, check_models_room, user_models_dir
+    from explorer.zoo import ATLAS_SPEC, atlas_todo, train_atlas, user_models_dir
 
     out = out or user_models_dir()
-    todo = []
-    for name, cfg in ATLAS_SPEC:
-        sidecar = out / f"{name}.json"
-        if not sidecar.exists():
-            todo.append((name, cfg))
-            continue
-        train = read_sidecar(sidecar).meta.get("train", {})
-        if (train.get("arch"), train.get("seed"), train.get("epochs"), train.get("hparams")) != (cfg.arch, cfg.seed, cfg.epochs, cfg.hparams):
-            raise ValueError(f"{sidecar} exists and was not trained as the atlas zoo's {name}: move it away (it is left as it is)")
+    todo = atlas_todo(out)
     print(f"atlas zoo: {len(ATLAS_SPEC) - len(todo)} of {len(ATLAS_SPEC)} networks already in {out}; training {len(todo)}")
     t0 = time.perf_counter()
-    for name, cfg in todo:
-        if out.resolve() == user_models_dir().resolve():
-            check_models_room(out)
-        bar, update = _tqdm_progress(name)
-        try:
-            ck = train_and_save(cfg, out, name, device=device, progress=update)
-        finally:
+    bars: dict[str, tuple] = {}
+
+    def progress(i: int, n: int, name: str, p) -> None:  # one bar per network, the previous one closed
+        if name not in bars:
+            for bar, _ in bars.values():
+                bar.close()
+            bars[name] = _tqdm_progress(name)
+        bars[name][1](p)
+
+    try:
+        trained = train_atlas(out, device, progress)
+    finally:
+        for bar, _ in bars.values():
             bar.close()
+    for ck in trained:
         print(f"{ck.name}: test accuracy {ck.meta['metrics']['test']['accuracy']:.4f}; {ck.meta['train']['time_s']:.1f} s")
     if todo:
         print(f"trained {len(todo)} networks in {time.perf_counter() - t0:.0f} s")

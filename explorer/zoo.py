@@ -79,6 +79,39 @@ ATLAS_SPEC: list[tuple[str, TrainConfig]] = [
 ]
 
 
+def atlas_todo(folder: Path) -> list[tuple[str, TrainConfig]]:
+    """The atlas zoo's networks not yet in ``folder``. One already there is kept when it was trained with the
+    same settings; a file of the same name trained otherwise is never overwritten: a ValueError names it."""
+    from explorer.checkpoint import read_sidecar
+
+    todo = []
+    for name, cfg in ATLAS_SPEC:
+        sidecar = Path(folder) / f"{name}.json"
+        if not sidecar.exists():
+            todo.append((name, cfg))
+            continue
+        train = read_sidecar(sidecar).meta.get("train", {})
+        if (train.get("arch"), train.get("seed"), train.get("epochs"), train.get("hparams")) != (cfg.arch, cfg.seed, cfg.epochs, cfg.hparams):
+            raise ValueError(f"{sidecar} exists and was not trained as the atlas zoo's {name}: move it away (it is left as it is)")
+    return todo
+
+
+def train_atlas(folder: Path, device: str, progress=None) -> list[Checkpoint]:
+    """Train the atlas zoo's missing networks (``atlas_todo``) into ``folder``, one after another; each is saved
+    when its training ends, so a stop (an exception from ``progress``) keeps the finished ones and no part of
+    the others. ``progress(i, n, name, p)``: network ``i`` of the ``n`` to train, its ``train.Progress``."""
+    from explorer.train import train_and_save
+
+    todo = atlas_todo(folder)
+    done = []
+    for i, (name, cfg) in enumerate(todo):
+        if Path(folder).resolve() == user_models_dir().resolve():
+            check_models_room(folder)
+        done.append(train_and_save(cfg, folder, name, device=device,
+                                   progress=None if progress is None else lambda p, i=i, name=name: progress(i, len(todo), name, p)))
+    return done
+
+
 def zoo_frame(cks: list[Checkpoint]):
     """One row per checkpoint: name, architecture, dataset, seed, size, test metrics, training time."""
     import pandas as pd

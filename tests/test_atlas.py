@@ -210,3 +210,83 @@ def test_zero_shot_stitching_score_is_the_stitching_grid_in_both_directions(cach
     assert np.isnan(result.similarity[absolute, rel[0]])
     assert "absolute" in result.notes[tuple(sorted((absolute, rel[0])))]
     assert result.distance[rel[0], rel[1]] == pytest.approx(1 - expected)  # 1 - score, not an angle
+
+
+TINY_ATLAS = [(f"digits-atlas-tiny-s{s}", s) for s in range(3)]
+
+
+@pytest.fixture
+def tiny_atlas(monkeypatch):
+    """The atlas zoo cut to three 1-epoch MLPs, so that training it takes a second."""
+    from explorer import zoo
+    from explorer.train import TrainConfig
+
+    spec = [(name, TrainConfig("digits", "mlp_clf", s, 1, hparams={"hidden": [16]})) for name, s in TINY_ATLAS]
+    monkeypatch.setattr(zoo, "ATLAS_SPEC", spec)
+    return spec
+
+
+def test_the_atlas_zoo_trains_what_is_missing_keeps_what_is_done_and_never_overwrites(tiny_atlas, tmp_path):
+    from explorer.zoo import atlas_todo, train_atlas
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_the_second(i, n, name, p):
+        assert n == 3 and 0 <= p.fraction <= 1
+        if i == 1:
+            raise Stop
+
+    with pytest.raises(Stop):  # a Cancel: the first network is saved, nothing of the second
+        train_atlas(tmp_path, "cpu", stop_in_the_second)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits-atlas-tiny-s0.json", "digits-atlas-tiny-s0.safetensors"]
+    assert [name for name, _ in atlas_todo(tmp_path)] == ["digits-atlas-tiny-s1", "digits-atlas-tiny-s2"]
+    first = (tmp_path / "digits-atlas-tiny-s0.safetensors").read_bytes()
+    trained = train_atlas(tmp_path, "cpu")
+    assert [ck.name for ck in trained] == ["digits-atlas-tiny-s1", "digits-atlas-tiny-s2"]
+    assert (tmp_path / "digits-atlas-tiny-s0.safetensors").read_bytes() == first  # kept, not trained again
+    assert atlas_todo(tmp_path) == [] and train_atlas(tmp_path, "cpu") == []
+    # a file of an atlas name trained otherwise (another seed): an error naming it, and the file as it was
+    other = tmp_path / "digits-atlas-tiny-s1.json"
+    text = other.read_text().replace('"seed": 1', '"seed": 7')
+    assert text != other.read_text()
+    other.write_text(text)
+    with pytest.raises(ValueError, match="digits-atlas-tiny-s1.json exists and was not trained as"):
+        train_atlas(tmp_path, "cpu")
+    assert other.read_text() == text
+
+
+def test_atlas_page_trains_the_missing_atlas_networks_on_request(tiny_atlas, models_dir, cache_dir):
+    from tests.conftest import open_page
+
+    at = open_page("app_pages/atlas.py")
+    assert not at.exception, at.exception
+    assert any("0 of them are there" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error], [w.value for w in at.warning], [i.value for i in at.info])
+    before = len(at.multiselect(key="at_arch").options)
+    at.button(key="at_train_zoo").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == [
+        f"Trained 3 atlas networks into {models_dir} (test accuracy "
+        f"{min(_accuracy(models_dir / f'{n}.json') for n, _ in TINY_ATLAS):.1%} or better); they are on the map below."]
+    assert not [b for b in at.button if b.key == "at_train_zoo"]  # nothing left to train
+    names = at.text_input(key="at_names").set_value("digits-atlas-*").run()
+    assert not names.exception and len(names.get("vega_lite_chart")) == 2  # the map and the matrix of the 3
+    assert len(at.multiselect(key="at_arch").options) == before  # MLP classifiers, an architecture already there
+
+
+def _accuracy(sidecar) -> float:
+    import json
+
+    return json.loads(sidecar.read_text())["metrics"]["test"]["accuracy"]
+
+
+def test_zoo_atlas_cli_trains_the_missing_networks_once(tiny_atlas, tmp_path, capsys):
+    from explorer.cli import main
+
+    assert main(["zoo", "--atlas", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 3 networks already in" in out and "trained 3 networks" in out
+    assert all(f"{name}: test accuracy " in out for name, _ in TINY_ATLAS)
+    assert main(["zoo", "--atlas", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 3 networks already in" in out and "training 0" in out and "trained 3" not in out

@@ -238,3 +238,21 @@ def test_presented_charts_reach_the_browser_drawn_on_a_canvas():
     assert "renderer" not in plain.get("usermeta", {}).get("embedOptions", {}) and plain["facet"]["column"]["field"] == "metric"
     assert on_canvas({"usermeta": {"embedOptions": {"renderer": "svg"}}})["usermeta"]["embedOptions"]["renderer"] == "svg"
     assert on_canvas({"mark": "point"}) == {"mark": "point", "usermeta": {"embedOptions": {"renderer": "canvas"}}}
+
+
+def test_atlas_heatmap_writes_values_only_in_cells_wide_enough_for_them():
+    import itertools
+    import re
+
+    import vl_convert as vlc
+
+    names = [f"digits-atlas-n-s{i}" for i in range(18)]
+    df = pd.DataFrame([{"network A": a, "network B": b, "layer A": "x", "layer B": "x", "similarity": 0.9}
+                       for a, b in itertools.product(names, names)])
+    hidden = {}
+    for width in (200, 520):  # cells of 11 px (a narrow column) and of 29 px
+        svg = vlc.vegalite_to_svg(charts.atlas_heatmap(df, names, "t").properties(width=width, height=width).to_json())
+        texts = re.findall(r"<text[^>]*>0\.90</text>", svg)
+        assert len(texts) == 18 * 18
+        hidden[width] = sum('opacity="0"' in t for t in texts)
+    assert hidden == {200: 18 * 18, 520: 0}
