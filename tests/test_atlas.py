@@ -274,6 +274,21 @@ def test_atlas_page_trains_the_missing_atlas_networks_on_request(tiny_atlas, mod
     assert len(at.multiselect(key="at_arch").options) == before  # MLP classifiers, an architecture already there
 
 
+def test_atlas_page_says_why_it_cannot_train_the_atlas_zoo_and_leaves_the_file(tiny_atlas, models_dir, cache_dir):
+    from tests.conftest import open_page
+
+    models_dir.mkdir(parents=True)
+    mine = models_dir / "digits-atlas-tiny-s1.json"
+    mine.write_text("{ my notes, not a sidecar")
+    at = open_page("app_pages/atlas.py")
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning if "atlas zoo" in w.value] == [
+        f"The atlas zoo cannot be trained here: {mine.name}: sidecar is not valid JSON "
+        "(Expecting property name enclosed in double quotes: line 1 column 3 (char 2))"]
+    assert not [b for b in at.button if b.key == "at_train_zoo"] and len(at.get("vega_lite_chart")) == 2  # the rest works
+    assert mine.read_text() == "{ my notes, not a sidecar" and sorted(p.name for p in models_dir.iterdir()) == [mine.name]
+
+
 def _accuracy(sidecar) -> float:
     import json
 

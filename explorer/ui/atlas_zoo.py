@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.ui.widgets import EXPECTED, long_work, one_at_a_time
 from explorer import zoo
+from explorer.ui.widgets import EXPECTED, long_work, one_at_a_time
 
 _REPORT = "_atlas_zoo_report"
 
@@ -20,7 +20,7 @@ def offer(device: str) -> None:
     out = zoo.user_models_dir()
     try:
         todo = zoo.atlas_todo(out)
-    except ValueError as exc:  # a file of an atlas network's name, trained otherwise: left as it is
+    except (ValueError, OSError) as exc:  # a file of an atlas network's name, trained otherwise or unreadable: left as it is
         st.warning(f"The atlas zoo cannot be trained here: {exc}")
         return
     if not todo:
