@@ -127,10 +127,16 @@ def assert_clean(page) -> None:
     assert exc.count() == 0, exc.first.inner_text()
     # every picture on the page has loaded; a media file of an earlier run is dropped by the server once the
     # next run finishes, so the browser may still ask for one that no longer shows (a 404 nobody sees)
-    imgs = page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])")
-    broken = [src for src, ok in imgs if not ok]
+    # (a picture the last run just put on the page may still be on its way: up to 10 s to load or fail)
+    try:
+        page.wait_for_function("() => [...document.images].every(e => e.complete)", timeout=10_000)
+    except Exception:  # noqa: BLE001 - still loading after 10 s: reported below as not loaded
+        pass
+    imgs = page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0, e.complete])")
+    broken = [(src, "failed" + (" (HTTP error)" if src in page.bad_responses else "") if done else "still loading")
+              for src, ok, done in imgs if not ok]
     assert not broken, broken
-    shown = {src for src, _ in imgs}
+    shown = {src for src, *_ in imgs}
 
     def superseded(url: str) -> bool:  # a picture of an earlier run, no longer on the page
         return bool(_MEDIA.match(url)) and url not in shown
