@@ -433,14 +433,19 @@ def test_link_notes_survive_a_page_that_stops_early():
 class _StandInPage:
     """What ``assert_clean`` reads of a Playwright page: no exception box, the pictures shown, the errors seen."""
 
-    def __init__(self, shown, console_errors, bad_responses):
+    def __init__(self, shown, console_errors, bad_responses, pictures=None):
         self.shown, self.console_errors, self.bad_responses = shown, console_errors, bad_responses
+        self.pictures = pictures or [[src, True, True] for src in shown]  # (src, loaded, complete) per <img>
 
     def locator(self, _selector):
         return type("NoMatch", (), {"count": lambda self: 0})()
 
+    def wait_for_function(self, _script, timeout):
+        if not all(done for *_, done in self.pictures):
+            raise TimeoutError(f"still loading after {timeout} ms")
+
     def eval_on_selector_all(self, _selector, _script):
-        return [[src, True] for src in self.shown]
+        return self.pictures
 
 
 def test_a_clean_page_excuses_only_pictures_of_an_earlier_run():
@@ -453,3 +458,7 @@ def test_a_clean_page_excuses_only_pictures_of_an_earlier_run():
         assert_clean(_StandInPage([old], gone[:1], []))
     with pytest.raises(AssertionError, match="TypeError"):  # any other error still fails
         assert_clean(_StandInPage([new], [*gone, "TypeError: x is undefined"], [old]))
+    with pytest.raises(AssertionError, match=r"\('http://h:1/media/a+\.jpg', 'failed \(HTTP error\)'\)"):  # a shown picture's 404
+        assert_clean(_StandInPage([old], [], [old], pictures=[[old, False, True]]))
+    with pytest.raises(AssertionError, match=r"\('http://h:1/media/b+\.jpg', 'still loading'\)"):  # not loaded in 10 s
+        assert_clean(_StandInPage([new], [], [], pictures=[[new, False, False]]))
