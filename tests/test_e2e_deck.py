@@ -2,6 +2,7 @@
 
 import json
 import re
+from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
@@ -68,3 +69,11 @@ def test_record_reload_and_play_with_the_keyboard(tmp_path):
         assert "/layer_geometry" in page.url
         # a new session opens the slide in two runs (the page, then the slide's state): the value settles on 7
         expect(page.get_by_role("spinbutton", name="k (neighbours)")).to_have_value("7", timeout=30_000)
+        # Exit deck: back to the app on this view, which the address bar holds (a copy reopens it), Presentation kept
+        page.get_by_role("button", name="Exit deck").click()
+        page.wait_for_function("() => !location.search.includes('deck=')", timeout=30_000)
+        wait_idle(page, 120_000)
+        page.wait_for_function("() => location.search.includes('g_k=7')", timeout=30_000)
+        assert parse_qs(urlparse(page.url).query) == {"g_k": ["7"], "present": ["true"]} and "/layer_geometry" in page.url
+        assert page.get_by_role("spinbutton", name="k (neighbours)").input_value() == "7"
+        assert_clean(page)
