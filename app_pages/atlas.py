@@ -19,11 +19,10 @@ require_data(sel)
 with friendly_errors("The networks of this dataset cannot be listed"):
     nets = sources.list_sources(sel.dataset, list(sel.checkpoints))
 info = atlas.network_frame(nets)
-if sel.dataset == "digits":
-    atlas_zoo.offer(sel.device)  # the atlas zoo's missing networks, trained here on request
+offered = sel.dataset == "digits" and atlas_zoo.offer(sel.device)  # the atlas zoo's missing networks, trained on request
 if len(nets) < atlas.MIN_NETWORKS:
     st.info(f"An atlas needs at least {atlas.MIN_NETWORKS} networks; {sel.dataset} has {len(nets)}. Train more on Home"
-            + (", or the atlas zoo above." if sel.dataset == "digits" else "."))
+            + (", or the atlas zoo above." if offered else "."))
     stop_page()
 
 c = st.columns([2, 2, 1, 2, 2])

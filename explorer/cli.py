@@ -109,20 +109,22 @@ def _train_atlas(out: Path | None, device: str) -> int:
     t0 = time.perf_counter()
     bars: dict[str, tuple] = {}
 
-    def progress(i: int, n: int, name: str, p) -> None:  # one bar per network, the previous one closed
+    def progress(i: int, n: int, name: str, p) -> None:  # one bar per network, closed once it is saved
         if name not in bars:
-            for bar, _ in bars.values():
-                bar.close()
             bars[name] = _tqdm_progress(name)
         bars[name][1](p)
 
+    def saved(ck) -> None:
+        bar = bars.pop(ck.name, None)
+        if bar is not None:
+            bar[0].close()
+        print(f"{ck.name}: test accuracy {ck.meta['metrics']['test']['accuracy']:.4f}; {ck.meta['train']['time_s']:.1f} s")
+
     try:
-        trained = train_atlas(out, device, progress)
+        train_atlas(out, device, progress, saved)
     finally:
         for bar, _ in bars.values():
             bar.close()
-    for ck in trained:
-        print(f"{ck.name}: test accuracy {ck.meta['metrics']['test']['accuracy']:.4f}; {ck.meta['train']['time_s']:.1f} s")
     if todo:
         print(f"trained {len(todo)} networks in {time.perf_counter() - t0:.0f} s")
     return 0

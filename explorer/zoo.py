@@ -86,20 +86,24 @@ def atlas_todo(folder: Path) -> list[tuple[str, TrainConfig]]:
 
     todo = []
     for name, cfg in ATLAS_SPEC:
-        sidecar = Path(folder) / f"{name}.json"
+        sidecar, weights = Path(folder) / f"{name}.json", Path(folder) / f"{name}.safetensors"
         if not sidecar.exists():
+            if weights.exists():  # weights of that name and no sidecar: not ours to replace
+                raise ValueError(f"{weights} exists without its sidecar {sidecar.name}: move it away (it is left as it is)")
             todo.append((name, cfg))
             continue
-        train = read_sidecar(sidecar).meta.get("train", {})
+        train = read_sidecar(sidecar).meta.get("train")
+        train = train if isinstance(train, dict) else {}
         if (train.get("arch"), train.get("seed"), train.get("epochs"), train.get("hparams")) != (cfg.arch, cfg.seed, cfg.epochs, cfg.hparams):
             raise ValueError(f"{sidecar} exists and was not trained as the atlas zoo's {name}: move it away (it is left as it is)")
     return todo
 
 
-def train_atlas(folder: Path, device: str, progress=None) -> list[Checkpoint]:
+def train_atlas(folder: Path, device: str, progress=None, saved=None) -> list[Checkpoint]:
     """Train the atlas zoo's missing networks (``atlas_todo``) into ``folder``, one after another; each is saved
     when its training ends, so a stop (an exception from ``progress``) keeps the finished ones and no part of
-    the others. ``progress(i, n, name, p)``: network ``i`` of the ``n`` to train, its ``train.Progress``."""
+    the others. ``progress(i, n, name, p)``: network ``i`` of the ``n`` to train, its ``train.Progress``;
+    ``saved(checkpoint)``: after each is saved."""
     from explorer.train import train_and_save
 
     todo = atlas_todo(folder)
@@ -109,6 +113,8 @@ def train_atlas(folder: Path, device: str, progress=None) -> list[Checkpoint]:
             check_models_room(folder)
         done.append(train_and_save(cfg, folder, name, device=device,
                                    progress=None if progress is None else lambda p, i=i, name=name: progress(i, len(todo), name, p)))
+        if saved is not None:
+            saved(done[-1])
     return done
 
 

@@ -254,6 +254,17 @@ def test_the_atlas_zoo_trains_what_is_missing_keeps_what_is_done_and_never_overw
     with pytest.raises(ValueError, match="digits-atlas-tiny-s1.json exists and was not trained as"):
         train_atlas(tmp_path, "cpu")
     assert other.read_text() == text
+    assert '"train": {' in text
+    other.write_text(text.replace('"train": {', '"train": null, "was": {', 1))  # a sidecar with no training record
+    with pytest.raises(ValueError, match="digits-atlas-tiny-s1.json exists and was not trained as"):
+        train_atlas(tmp_path, "cpu")
+    for p in tmp_path.glob("digits-atlas-tiny-s[12].json"):
+        p.unlink()  # (files this test wrote)
+    orphan = tmp_path / "digits-atlas-tiny-s1.safetensors"  # weights of that name without a sidecar: not replaced
+    before = orphan.read_bytes()
+    with pytest.raises(ValueError, match="digits-atlas-tiny-s1.safetensors exists without its sidecar"):
+        train_atlas(tmp_path, "cpu")
+    assert orphan.read_bytes() == before and not (tmp_path / "digits-atlas-tiny-s1.json").exists()
 
 
 def test_atlas_page_trains_the_missing_atlas_networks_on_request(tiny_atlas, models_dir, cache_dir):

@@ -320,6 +320,18 @@ def test_a_slide_runs_only_its_open_tab_and_the_closed_tab_opens_with_the_slides
     assert at.slider(key="li_steps").value == 13  # the slide's value, kept for the tab until it opened
 
 
+def test_exit_deck_keeps_the_slides_view_closed_tab_included(decks_dir, cache_dir):
+    write(decks_dir, "tabs", [{"page": "interpolation", "state": {
+        "i_tab": "Weight interpolation and mode connectivity", "wi_points": "11", "li_steps": "13"}}])
+    at = play("tabs")
+    assert not at.get("tab")[0].children  # the latent tab did not run: li_steps waits for it
+    at.button(key="deck_exit").click().run()
+    assert not at.exception and not at.error and "deck" not in at.query_params
+    assert not [b for b in at.button if b.key == "deck_next"]  # out of the deck
+    assert at.slider(key="wi_points").value == 11 and at.slider(key="li_steps").value == 13  # both tabs as the slide had them
+    assert at.session_state["present"] is True
+
+
 def test_a_step_counts_from_the_slide_already_asked_for(monkeypatch):
     """Two presses before the first one's run opened its slide go two slides, not one (the key and button callbacks)."""
     from types import SimpleNamespace

@@ -133,7 +133,7 @@ def play_bar(pages: dict, current: str) -> None:
             # the view reopened without the deck's parameters, so that its widgets write theirs into the URL again
             # (taking the deck's out of the URL alone left the address bar without the view: a copy lost it)
             st.session_state.pop(_AT, None)
-            open_view(pages[current], {k: v for k, v in current_view().items() if k not in PLAY_KEYS}, {})
+            open_view(pages[current], current_view(unopened=True), {})
     _KEYS(data={"slide": number, "n": len(deck.slides), "preload": list(lazy_frontend_files())}, key="deck_keys",
           on_nav_change=_on_key)
     st.session_state[_SLOT] = (st.empty(), str(decks.path_of(name)))  # filled by after_page: what the slide did not get

@@ -210,18 +210,19 @@ def bound(widget, label: str, key: str, default, options=None, **kwargs):
     # runs (.streamlit/config.toml silences its warning about a default beside a session-state value).
     if kind in ("selectbox", "radio"):
         kwargs["index"] = options.index(default) if default in options else (0 if options else None)
+        given = options[kwargs["index"]] if options else None
     elif kind == "multiselect":
-        kwargs["default"] = [d for d in default if d in options]
+        kwargs["default"] = given = [d for d in default if d in options]
     else:
-        kwargs["value"] = default
+        kwargs["value"] = given = default
     out = widget(*args, key=key, bind="query-params", **kwargs)
     _drawn(key, out, default)
-    if rewrite and out != default:
-        _rewrite_url(key, out, fmt if options is not None else str)
+    if rewrite and out != given:  # Streamlit keeps the default it was given out of the URL
+        _rewrite_url(kind, key, out, fmt if options is not None else str)
     return out
 
 
-def _rewrite_url(key: str, value, fmt) -> None:
+def _rewrite_url(kind: str, key: str, value, fmt) -> None:
     """Put a bound widget's value in the URL as Streamlit writes it (an option's label, true/false).
 
     When a link holds a value Streamlit does not read (an option's key, ``1`` for a toggle, a number out
@@ -229,15 +230,20 @@ def _rewrite_url(key: str, value, fmt) -> None:
     but Streamlit writes it back only when the widget changes, so a link copied now would lose it. A
     bound parameter cannot be set through ``st.query_params``: this uses the writer Streamlit's own
     binding uses for a corrected value (``QueryParams.set_corrected_value``, Streamlit 1.67)."""
-    from streamlit.runtime.state.session_state_proxy import get_session_state
-
     if isinstance(value, list):
         form, value_type = [str(fmt(v)) for v in value], "string_array_value"
     elif isinstance(value, bool):
         form, value_type = value, "bool_value"
+    elif kind == "slider":
+        form, value_type = value, "double_array_value"
     else:
         form, value_type = str(fmt(value)), "string_value"
-    get_session_state()._state.query_params.set_corrected_value(key, form, value_type)
+    try:
+        from streamlit.runtime.state.session_state_proxy import get_session_state
+
+        get_session_state()._state.query_params.set_corrected_value(key, form, value_type)
+    except (ImportError, AttributeError, TypeError):  # another Streamlit: the view still opens, the URL lacks it
+        pass
 
 
 def _drawn(key: str, value, default) -> None:
@@ -254,10 +260,16 @@ def _drawn(key: str, value, default) -> None:
         view[key] = str(value) if value is not None else ""
 
 
-def current_view() -> dict:
+def current_view(unopened: bool = False) -> dict:
     """The view shown by the previous run, as URL parameters: every bound widget away from its
-    default (what a copied link holds). Read in a run before the page draws its widgets again."""
-    return dict(st.session_state.get(DRAWN_LAST, {}))
+    default (what a copied link holds). Read in a run before the page draws its widgets again.
+    ``unopened``: also the values a deck's slide holds for widgets not drawn yet (a closed tab's)."""
+    view = dict(st.session_state.get(DRAWN_LAST, {}))
+    pending = st.session_state.get(_PENDING)
+    if unopened and pending is not None:
+        for k in pending["left"] & set(pending["state"]):
+            view.setdefault(k, pending["state"][k])
+    return view
 
 
 def _probe_input(sb, dataset: str, n_test: int) -> int:
