@@ -31,7 +31,7 @@ if missing:
 bound(st.toggle, "Presentation", PRESENT_KEY, False,
       help="Hides the sidebar and enlarges chart fonts, for a talk; the chart toolbar also has Fullscreen.")
 if presenting():
-    st.markdown("<style>section[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] {display: none;}</style>",
+    st.markdown("<style>section[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'], [data-testid='stExpandSidebarButton'] {display: none;}</style>",
                 unsafe_allow_html=True)
 try:
     with page_guard(page.title):

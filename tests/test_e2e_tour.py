@@ -104,6 +104,8 @@ def test_presentation_mode_hides_the_sidebar(app):
     with browser_page() as page:
         _open(page, f"{url}/latent_spaces?present=1", "Do A and B agree?")
         assert not page.locator("section[data-testid='stSidebar']").is_visible()
+        assert page.get_by_test_id("stExpandSidebarButton").count() == 1  # opened collapsed, and
+        assert not page.get_by_test_id("stExpandSidebarButton").is_visible()  # its expand button hidden too
         page.screenshot(path=str(tmp / "presentation.png"))
         page.get_by_text("Presentation", exact=True).click()
         wait_idle(page)
