@@ -5,13 +5,13 @@ import streamlit as st
 from explorer.knn_core import warm_up_in_background
 from explorer.ui import PAGES
 from explorer.ui.deck import after_page, page_key, play_bar, record_panel
-from explorer.ui.state import bound, remember_url, sidebar, toast_url_notes, unknown_page_path
+from explorer.ui.state import bound, playing_deck, remember_url, sidebar, toast_url_notes, unknown_page_path
 from explorer.ui.warm import warm_pages
 from explorer.ui.widgets import PRESENT_KEY, announce_cancel, page_guard, presenting
 
 # A link that opens in Presentation mode (or a deck) starts with the sidebar collapsed: the style that hides it
 # comes with the run, and the sidebar would show until then.
-_asks_present = st.query_params.get(PRESENT_KEY, "").lower() in ("1", "true") or bool(st.query_params.get("deck"))
+_asks_present = st.query_params.get(PRESENT_KEY, "").lower() in ("1", "true") or playing_deck()
 st.set_page_config(page_title="Latent Explorer", page_icon="🔭", layout="wide",
                    initial_sidebar_state="collapsed" if _asks_present else "auto")
 warm_up_in_background()  # the neighbourhood core's compiled loop, loaded once per server process
